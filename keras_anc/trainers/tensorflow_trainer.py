@@ -1,0 +1,62 @@
+"""The TensorFlow training step of `AdversarialDistiller`."""
+
+import tensorflow as tf
+
+
+class TensorFlowDistillerTrainer:
+    """Alternating discriminator / student updates with `tf.GradientTape`.
+
+    Per batch: one teacher forward pass (inference mode), one student forward pass
+    recorded on the student's tape, `discriminator_steps` updates of the discriminator on
+    the (stopped) student features, then the student objective against the updated
+    discriminator and one backward pass through the student. Works under `tf.function`,
+    `jit_compile=True` and `steps_per_execution > 1`.
+    """
+
+    def _check_backend_supports_training(self):
+        return None
+
+    def train_step(self, data):
+        x, y, sample_weight = self._unpack(data)
+        teacher_features, teacher_logits = self._teacher_outputs(x)
+        with tf.GradientTape() as student_tape:
+            student_features, student_logits = self._student_outputs(x, training=True)
+            with student_tape.stop_recording():
+                d_loss, d_accuracy = self._discriminator_updates(
+                    teacher_features, tf.stop_gradient(student_features)
+                )
+            total, adversarial, mimic = self._student_objective(
+                teacher_features,
+                student_features,
+                student_logits,
+                y,
+                sample_weight,
+                training=True,
+            )
+            scaled = self.optimizer.scale_loss(total)
+        variables = self.student_trainable_variables
+        gradients = student_tape.gradient(scaled, variables)
+        self.optimizer.apply(gradients, variables)
+        self._update_trackers(
+            total,
+            adversarial,
+            mimic,
+            d_loss,
+            d_accuracy,
+            teacher_logits,
+            student_logits,
+            sample_weight,
+        )
+        return self.compute_metrics(x, y, student_logits, sample_weight)
+
+    def _discriminator_updates(self, teacher_features, student_features):
+        variables = self.discriminator.trainable_variables
+        for _ in range(self.discriminator_steps):
+            with tf.GradientTape() as tape:
+                d_loss, d_accuracy = self._discriminator_objective(
+                    teacher_features, student_features, training=True
+                )
+                scaled = self.discriminator_optimizer.scale_loss(d_loss)
+            gradients = tape.gradient(scaled, variables)
+            self.discriminator_optimizer.apply(gradients, variables)
+        return d_loss, d_accuracy
