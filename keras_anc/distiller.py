@@ -1,5 +1,6 @@
 """`AdversarialDistiller`: label-free adversarial distillation as a `keras.Model`."""
 
+import copy
 import warnings
 
 import keras
@@ -8,6 +9,7 @@ from keras import ops
 from keras_anc import losses
 from keras_anc.discriminator import MLPDiscriminator
 from keras_anc.layers.feature_noise import FeatureNoise
+from keras_anc.seed_state import SeedStateMixin
 from keras_anc.trainers import BackendTrainer
 
 # Hyper-parameters held in non-trainable variables, so callbacks can change them
@@ -23,7 +25,7 @@ HYPERPARAMETERS = (
 
 
 @keras.saving.register_keras_serializable(package="keras_anc")
-class AdversarialDistiller(BackendTrainer, keras.Model):
+class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
     """Distils a frozen teacher into a student against a discriminator, without labels.
 
     The student plays the generator of a GAN: a discriminator `D` learns to tell teacher
@@ -523,7 +525,7 @@ class AdversarialDistiller(BackendTrainer, keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        config = copy.deepcopy(config)  # deserialization consumes nested dicts
         for key in ("teacher", "student", "discriminator"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)

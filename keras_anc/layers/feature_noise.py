@@ -3,9 +3,11 @@
 import keras
 from keras import ops
 
+from keras_anc.seed_state import SeedStateMixin
+
 
 @keras.saving.register_keras_serializable(package="keras_anc")
-class FeatureNoise(keras.layers.Layer):
+class FeatureNoise(SeedStateMixin, keras.layers.Layer):
     """Additive Gaussian noise and dropout whose strengths callbacks may change.
 
     Like `keras.layers.GaussianNoise` followed by `keras.layers.Dropout`, but `stddev`
