@@ -4,14 +4,13 @@ import keras
 
 
 class UnsupportedDistillerTrainer:
-    """Lets evaluation and prediction run; training fails with a clear message."""
+    """Training fails with a clear message; evaluation and prediction use keras.ops only."""
 
     def _check_backend_supports_training(self):
         raise NotImplementedError(
             f"AdversarialDistiller can train only on the TensorFlow backend for now; the "
             f"current Keras backend is {keras.backend.backend()!r}. Set "
-            "KERAS_BACKEND=tensorflow before importing keras. (evaluate/predict work on "
-            "every backend.)"
+            "KERAS_BACKEND=tensorflow before importing keras."
         )
 
     def train_step(self, data):
