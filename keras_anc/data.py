@@ -797,6 +797,36 @@ def _tfds_source(name, split, data_dir, download):
     )
 
 
+def raw(name, split="test", *, take=None, data_dir=None, download=True):
+    """Unbatched `(uint8 image, int32 label)` pairs, before any preprocessing.
+
+    What a deployed model with baked-in preprocessing receives from clients; used to check
+    exported artefacts against the Keras model on the same images.
+
+    Args:
+        name: `"mnist_sample"` or a TFDS image-classification name.
+        split: Split to read (TFDS split syntax, e.g. `"test[:1000]"`).
+        take: Optional number of examples to keep.
+        data_dir: TFDS data directory.
+        download: Whether TFDS may download a dataset missing from `data_dir`.
+
+    Returns:
+        A `tf.data.Dataset` in the dataset's fixed order.
+
+    Example:
+
+    ```python
+    images_and_labels = keras_anc.data.raw("mnist_sample", "test")
+    ```
+    """
+    if name == SAMPLE_NAME:
+        ds = _sample_source(split)
+    else:
+        info(name, data_dir=data_dir)  # validates the name with a helpful message
+        ds = _tfds_source(name, split, data_dir, download)
+    return ds.take(take) if take is not None else ds
+
+
 def _pipeline(
     source,
     *,

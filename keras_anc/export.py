@@ -958,6 +958,7 @@ def export_report(
     warmup_examples=None,
     tflite_quantizations=(None, "dynamic_range"),
     batch_size=256,
+    saved_model_path=None,
 ):
     """Exports the student for deployment and measures every artefact on a test split.
 
@@ -978,6 +979,8 @@ def export_report(
         tflite_quantizations: the TFLite variants to write, from `None` (float32),
             `"dynamic_range"` and `"float16"`. Defaults to float32 and dynamic range.
         batch_size: evaluation batch size. Defaults to 256.
+        saved_model_path: TF-Serving base path for the SavedModel versions. Defaults to
+            `out_dir/saved_model`.
 
     Returns:
         A JSON-serialisable dict, e.g.
@@ -1029,7 +1032,7 @@ def export_report(
 
     version_dir = export_student(
         model,
-        out_dir / "saved_model",
+        saved_model_path if saved_model_path is not None else out_dir / "saved_model",
         version,
         overwrite=overwrite,
         warmup=warmup,
