@@ -4,7 +4,7 @@ Distil a large teacher into a small student without labels, by training the stud
 against a discriminator (Belagiannis, Farshad, Galasso, arXiv:1803.10750).
 """
 
-from keras_anc import baselines, callbacks, data, export, layers, losses, models
+from keras_anc import baselines, callbacks, data, export, layers, losses, models, report
 from keras_anc.discriminator import MLPDiscriminator
 from keras_anc.distiller import AdversarialDistiller
 from keras_anc.version import __version__
@@ -20,4 +20,5 @@ __all__ = [
     "layers",
     "losses",
     "models",
+    "report",
 ]

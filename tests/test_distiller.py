@@ -362,3 +362,18 @@ def test_optimizers_are_built_on_their_own_variables(mnist_teacher, student_fact
     # Adam keeps two slots per variable.
     assert len(distiller.optimizer._trainable_variables) == student_vars
     assert len(distiller.discriminator_optimizer._trainable_variables) == d_vars
+
+
+def test_export_student_writes_only_the_student(tmp_path, mnist, mnist_teacher, student_factory):
+    _, _, x_test, _ = mnist
+    student = student_factory([8], "s")
+    distiller = _compile(keras_anc.AdversarialDistiller(mnist_teacher, student))
+    version_dir = distiller.export_student(tmp_path / "student", warmup=False)
+    assert version_dir == tmp_path / "student" / "1"
+    served = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
+    logits = served(images=tf.constant(x_test[:16]))["logits"].numpy()
+    np.testing.assert_allclose(logits, student.predict(x_test[:16], verbose=0), atol=1e-5)
+    # Only the student's variables travel: no teacher, discriminator or projection.
+    reader = tf.train.load_checkpoint(str(version_dir / "variables" / "variables"))
+    saved = [k for k in reader.get_variable_to_shape_map() if "VARIABLE_VALUE" in k]
+    assert len(saved) == len(student.variables)
