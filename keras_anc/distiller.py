@@ -506,7 +506,14 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
 
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable}
-        serialize = keras.saving.serialize_keras_object
+
+        def serialize(model):
+            # The sub-models' own compile state is not ours to restore: reloading it
+            # would only rebuild an unused optimizer (and warn about its variables).
+            serialized = keras.saving.serialize_keras_object(model)
+            serialized.pop("compile_config", None)
+            return serialized
+
         config.update(
             {
                 "teacher": serialize(self.teacher),
