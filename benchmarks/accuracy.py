@@ -1,0 +1,407 @@
+"""Accuracy benchmark: every method of `keras_anc.baselines` on the same teacher/student.
+
+One teacher per dataset is trained once and cached on disk; for every seed, one student
+initialization is drawn and every method starts from it, on the same data, batches and
+optimizer schedule. Reports mean +- std test accuracy over seeds, the gap to the teacher,
+parameter counts and the compression ratio, and writes `results.json`, `results.md`,
+`accuracy.png` and `curves.png` to `--out`.
+
+Usage:
+
+```
+python -m benchmarks.accuracy --preset cpu --out docs/benchmark_results/accuracy
+python -m benchmarks.accuracy --smoke --out /tmp/acc_smoke
+```
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import pathlib
+import time
+
+from benchmarks.common import environment, load_arrays
+
+# Per-dataset experiment: teacher/student zoo names, data sizes and schedules.
+PRESETS = {
+    # Sized for 2 CPU cores (whole suite ~35-45 min): subsets, few epochs, small pairs.
+    "cpu": {
+        "seeds": [0, 1, 2],
+        "batch_size": 128,
+        "learning_rate": 1e-3,
+        "datasets": {
+            "mnist": {
+                "teacher": "lenet5",
+                "student": "lenet_tiny",
+                "train": "train[:10000]",
+                "test": "test",
+                "teacher_epochs": 5,
+                "epochs": 4,
+            },
+            "fashion_mnist": {
+                "teacher": "lenet5",
+                "student": "lenet_tiny",
+                "train": "train[:10000]",
+                "test": "test",
+                "teacher_epochs": 5,
+                "epochs": 4,
+            },
+            "cifar10": {
+                "teacher": "resnet20",
+                "student": "resnet8",
+                "train": "train[:6000]",
+                "test": "test[:5000]",
+                "teacher_epochs": 10,
+                "epochs": 3,
+            },
+        },
+    },
+    # The cpu preset's MNIST pair and data with a 4x longer schedule (16 epochs): does the
+    # gap between label-free and labelled students close when the students converge?
+    "cpu_long": {
+        "seeds": [0, 1, 2],
+        "batch_size": 128,
+        "learning_rate": 1e-3,
+        "datasets": {
+            "mnist": {
+                "teacher": "lenet5",
+                "student": "lenet_tiny",
+                "train": "train[:10000]",
+                "test": "test",
+                "teacher_epochs": 5,
+                "epochs": 16,
+            },
+        },
+    },
+    # Paper-scale pairs and schedules, for a GPU. Defined, not run here.
+    "paper": {
+        "seeds": [0, 1, 2],
+        "batch_size": 128,
+        "learning_rate": 1e-3,
+        "datasets": {
+            "mnist": {
+                "teacher": "lenet5",
+                "student": "lenet_tiny",
+                "train": "train",
+                "test": "test",
+                "teacher_epochs": 30,
+                "epochs": 50,
+            },
+            "fashion_mnist": {
+                "teacher": "lenet5",
+                "student": "lenet_tiny",
+                "train": "train",
+                "test": "test",
+                "teacher_epochs": 30,
+                "epochs": 50,
+            },
+            "cifar10": {
+                "teacher": "resnet164",
+                "student": "resnet20",
+                "train": "train",
+                "test": "test",
+                "teacher_epochs": 200,
+                "epochs": 200,
+            },
+        },
+    },
+    # Seconds, for CI: a slice of MNIST, one epoch, one seed.
+    "smoke": {
+        "seeds": [0],
+        "batch_size": 64,
+        "learning_rate": 1e-3,
+        "datasets": {
+            "mnist": {
+                "teacher": "lenet_tiny",
+                "student": "lenet_tiny",
+                "train": "train[:512]",
+                "test": "test[:256]",
+                "teacher_epochs": 1,
+                "epochs": 1,
+                "curve_size": 128,
+            },
+        },
+    },
+}
+
+RESULT_KEYS = ("preset", "environment", "methods", "datasets", "wall_seconds")
+
+
+def _dataset(x, y, batch_size, seed, labels=True, shuffle=True):
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y) if labels else x)
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _teacher(name, spec, data, batch_size, learning_rate, cache_dir, log):
+    """Loads the cached teacher of this configuration, or trains and caches it."""
+    import keras
+
+    from keras_anc.models import get_model
+
+    key = json.dumps(
+        [name, spec["teacher"], spec["train"], spec["teacher_epochs"], batch_size, learning_rate]
+    )
+    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
+    path = pathlib.Path(cache_dir) / f"{name}_{spec['teacher']}_{digest}.keras"
+    if path.exists():
+        log(f"[{name}] teacher {spec['teacher']} from cache {path}")
+        return keras.saving.load_model(path, compile=False), str(path), 0.0
+    x, y = data
+    keras.utils.set_random_seed(1234)
+    teacher = get_model(spec["teacher"], input_shape=x.shape[1:], num_classes=10, name="teacher")
+    teacher.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    start = time.perf_counter()
+    teacher.fit(_dataset(x, y, batch_size, seed=1234), epochs=spec["teacher_epochs"], verbose=0)
+    seconds = time.perf_counter() - start
+    path.parent.mkdir(parents=True, exist_ok=True)
+    teacher.save(path)
+    log(f"[{name}] trained teacher {spec['teacher']} in {seconds:.0f}s, cached at {path}")
+    return teacher, str(path), seconds
+
+
+def _accuracy(model, x, y):
+    import numpy as np
+
+    logits = model.predict(x, batch_size=512, verbose=0)
+    return float(np.mean(np.argmax(logits, axis=-1) == y))
+
+
+def run(preset, out, cache_dir, methods=None, datasets=None, seeds=None, log=print):
+    """Runs the benchmark and writes its files to `out`; returns the results dict."""
+    import keras
+    import numpy as np
+
+    from keras_anc import baselines
+    from keras_anc.models import get_model
+
+    config = PRESETS[preset]
+    methods = list(methods or baselines.available_methods())
+    seeds = list(seeds if seeds is not None else config["seeds"])
+    names = list(datasets or config["datasets"])
+    batch_size, lr = config["batch_size"], config["learning_rate"]
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    results = {
+        "preset": preset,
+        "environment": environment(),
+        "methods": methods,
+        "seeds": seeds,
+        "batch_size": batch_size,
+        "learning_rate": lr,
+        "optimizer": "Adam (constant learning rate), same for every method",
+        "datasets": {},
+    }
+    for name in names:
+        spec = config["datasets"][name]
+        x_train, y_train = load_arrays(name, spec["train"])
+        x_test, y_test = load_arrays(name, spec["test"])
+        curve = spec.get("curve_size", 1000)
+        x_curve, y_curve = x_test[:curve], y_test[:curve]
+        teacher, teacher_path, teacher_seconds = _teacher(
+            name, spec, (x_train, y_train), batch_size, lr, cache_dir, log
+        )
+        teacher_acc = _accuracy(teacher, x_test, y_test)
+        entry = {
+            **spec,
+            "train_size": len(x_train),
+            "test_size": len(x_test),
+            "teacher_path": teacher_path,
+            "teacher_train_seconds": teacher_seconds,
+            "teacher_accuracy": teacher_acc,
+            "teacher_params": int(teacher.count_params()),
+            "methods": {},
+        }
+        log(f"[{name}] teacher {spec['teacher']} test accuracy {teacher_acc:.4f}")
+        for seed in seeds:
+            keras.utils.set_random_seed(seed)
+            init = get_model(spec["student"], input_shape=x_train.shape[1:], num_classes=10)
+            init_weights = init.get_weights()
+            entry["student_params"] = int(init.count_params())
+            for method in methods:
+                student = get_model(
+                    spec["student"], input_shape=x_train.shape[1:], num_classes=10, name="student"
+                )
+                student.set_weights(init_weights)
+                keras.utils.set_random_seed(seed)
+                options = {"seed": seed} if method.startswith("anc") else {}
+                model = baselines.make_method(
+                    method, teacher, student, optimizer=keras.optimizers.Adam(lr), **options
+                )
+                train = _dataset(
+                    x_train, y_train, batch_size, seed, labels=baselines.uses_labels(method)
+                )
+                val = _dataset(x_curve, y_curve, 512, seed, shuffle=False)
+                start = time.perf_counter()
+                history = model.fit(train, epochs=spec["epochs"], validation_data=val, verbose=0)
+                seconds = time.perf_counter() - start
+                acc = _accuracy(baselines.student_of(model), x_test, y_test)
+                record = entry["methods"].setdefault(
+                    method, {"accuracy": [], "seconds": [], "curves": []}
+                )
+                record["accuracy"].append(acc)
+                record["seconds"].append(seconds)
+                record["curves"].append(
+                    {k: [float(v) for v in vals] for k, vals in history.history.items()}
+                )
+                log(f"[{name}] seed {seed} {method:17s} acc {acc:.4f} ({seconds:.0f}s)")
+        for record in entry["methods"].values():
+            accs = np.array(record["accuracy"])
+            record["mean"] = float(accs.mean())
+            record["std"] = float(accs.std(ddof=1)) if len(accs) > 1 else 0.0
+            record["gap_to_teacher"] = float(teacher_acc - accs.mean())
+        entry["compression_ratio"] = entry["teacher_params"] / entry["student_params"]
+        results["datasets"][name] = entry
+        _write(results, out, started)
+    _write(results, out, started)
+    return results
+
+
+def _write(results, out, started):
+    results["wall_seconds"] = time.perf_counter() - started
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    (out / "results.md").write_text(markdown_table(results))
+    plot(results, out)
+
+
+def markdown_table(results):
+    """The results as Markdown: one table per dataset, methods as rows."""
+    lines = []
+    for name, entry in results["datasets"].items():
+        lines += [
+            f"### {name}: {entry['teacher']} -> {entry['student']}",
+            "",
+            f"Teacher {entry['teacher_accuracy'] * 100:.2f}% "
+            f"({entry['teacher_params']:,} params); student {entry['student_params']:,} "
+            f"params; compression {entry['compression_ratio']:.1f}x. "
+            f"Train `{entry['train']}` ({entry['train_size']} images), "
+            f"{entry['epochs']} epochs; test `{entry['test']}` ({entry['test_size']} images); "
+            f"{len(results['seeds'])} seeds.",
+            "",
+            "| method | labels | test accuracy (%) | gap to teacher (pp) "
+            "| paired Δ vs labels (pp) | paired Δ vs logit_regression (pp) | s / run |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        from keras_anc.baselines import uses_labels
+
+        for method, rec in entry["methods"].items():
+            lines.append(
+                f"| {method} | {'yes' if uses_labels(method) else 'no'} | "
+                f"{rec['mean'] * 100:.2f} ± {rec['std'] * 100:.2f} | "
+                f"{rec['gap_to_teacher'] * 100:+.2f} | "
+                f"{_paired(entry, method, 'labels')} | "
+                f"{_paired(entry, method, 'logit_regression')} | "
+                f"{sum(rec['seconds']) / len(rec['seconds']):.0f} |"
+            )
+        lines += [
+            "",
+            "Paired Δ: mean ± std over seeds of (method - reference) accuracy, same seed "
+            "(same student initialization and batches).",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _paired(entry, method, reference):
+    import numpy as np
+
+    if reference not in entry["methods"] or method == reference:
+        return "-"
+    a = np.array(entry["methods"][method]["accuracy"])
+    b = np.array(entry["methods"][reference]["accuracy"])
+    if len(a) != len(b):
+        return "-"
+    d = (a - b) * 100
+    std = d.std(ddof=1) if len(d) > 1 else 0.0
+    return f"{d.mean():+.2f} ± {std:.2f}"
+
+
+def plot(results, out):
+    """Writes `accuracy.png` (mean +- std per method) and `curves.png` (val accuracy)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    entries = [
+        (n, e)
+        for n, e in results["datasets"].items()
+        if "mean" in next(iter(e["methods"].values()), {})
+    ]
+    if not entries:
+        return
+    fig, axes = plt.subplots(1, len(entries), figsize=(5 * len(entries), 4), squeeze=False)
+    for ax, (name, entry) in zip(axes[0], entries):
+        methods = list(entry["methods"])
+        means = [entry["methods"][m]["mean"] * 100 for m in methods]
+        stds = [entry["methods"][m]["std"] * 100 for m in methods]
+        ax.bar(range(len(methods)), means, yerr=stds, capsize=3, color="tab:blue")
+        ax.axhline(entry["teacher_accuracy"] * 100, color="k", ls="--", label="teacher")
+        ax.set_xticks(range(len(methods)), methods, rotation=60, ha="right")
+        low = min(m - s for m, s in zip(means, stds))
+        high = max(max(means), entry["teacher_accuracy"] * 100)
+        ax.set_ylim(max(0.0, low - 5), min(100.0, high + 2))
+        ax.set_title(f"{name}: {entry['teacher']} -> {entry['student']}")
+        ax.set_ylabel("test accuracy (%)")
+        ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out / "accuracy.png", dpi=110)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, len(entries), figsize=(5 * len(entries), 4), squeeze=False)
+    for ax, (name, entry) in zip(axes[0], entries):
+        for method, rec in entry["methods"].items():
+            curves = [c.get("val_accuracy") for c in rec["curves"] if c.get("val_accuracy")]
+            if not curves:
+                continue
+            mean = np.mean(np.array(curves), axis=0) * 100
+            ax.plot(range(1, len(mean) + 1), mean, marker="o", label=method)
+            ax.set_xticks(range(1, len(mean) + 1))
+        ax.set_title(f"{name}: held-out accuracy per epoch")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy (%)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "curves.png", dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    parser.add_argument("--smoke", action="store_true", help="alias of --preset smoke")
+    parser.add_argument("--out", default="docs/benchmark_results/accuracy")
+    parser.add_argument("--cache-dir", default=os.path.expanduser("~/.cache/keras_anc_bench"))
+    parser.add_argument("--methods", nargs="*", help="subset of methods (default: all)")
+    parser.add_argument("--datasets", nargs="*", help="subset of the preset's datasets")
+    parser.add_argument("--seeds", nargs="*", type=int, help="override the preset's seeds")
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite results.md and plots from --out"
+    )
+    args = parser.parse_args(argv)
+    preset = "smoke" if args.smoke else args.preset
+    if args.render:
+        out = pathlib.Path(args.out)
+        results = json.loads((out / "results.json").read_text())
+        (out / "results.md").write_text(markdown_table(results))
+        plot(results, out)
+        return
+
+    def log(message):
+        print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
+
+    run(preset, args.out, args.cache_dir, args.methods, args.datasets, args.seeds, log)
+
+
+if __name__ == "__main__":
+    main()

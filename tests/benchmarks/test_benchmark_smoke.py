@@ -1,0 +1,102 @@
+"""Smoke runs of the benchmark scripts (`--smoke`): they must keep working end to end.
+
+Each runs its real command in a subprocess, on real TFDS data, and checks the files it
+writes and their keys. Accuracy numbers are not asserted: a smoke run trains for seconds.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _run(module, *args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--smoke", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.mark.slow
+def test_accuracy_smoke_writes_results_table_and_plots(tmp_path):
+    out = tmp_path / "acc"
+    _run("benchmarks.accuracy", "--out", str(out), "--cache-dir", str(tmp_path / "cache"))
+    for name in ("results.json", "results.md", "accuracy.png", "curves.png"):
+        assert (out / name).stat().st_size > 0, name
+    results = json.loads((out / "results.json").read_text())
+    assert {"preset", "environment", "methods", "datasets", "wall_seconds"} <= set(results)
+    assert results["preset"] == "smoke"
+    mnist = results["datasets"]["mnist"]
+    assert {"teacher_accuracy", "teacher_params", "student_params", "compression_ratio"} <= set(
+        mnist
+    )
+    assert set(mnist["methods"]) == set(results["methods"])
+    assert len(results["methods"]) == 8
+    for record in mnist["methods"].values():
+        assert {"accuracy", "mean", "std", "gap_to_teacher", "curves"} <= set(record)
+        assert 0.0 <= record["mean"] <= 1.0
+    table = (out / "results.md").read_text()
+    assert "| anc |" in table and "| hinton_kd |" in table
+    # The teacher is cached on disk, keyed by its configuration, for later runs.
+    assert list((tmp_path / "cache").glob("mnist_*.keras"))
+
+
+@pytest.mark.slow
+def test_speed_smoke_writes_throughputs_and_ratios(tmp_path):
+    out = tmp_path / "speed"
+    _run("benchmarks.speed", "--out", str(out))
+    results = json.loads((out / "results.json").read_text())
+    assert {"environment", "settings", "configs", "ratios", "rss"} <= set(results)
+    assert set(results["configs"]) == {
+        "student_labels",
+        "teacher_inference",
+        "floor",
+        "keras_distiller",
+        "anc",
+    }
+    for stats in results["configs"].values():
+        assert stats["images_per_second_median"] > 0
+        assert stats["first_epoch_seconds"] > 0
+    assert {"anc_step_time_over_floor", "anc_throughput_over_keras_distiller"} <= set(
+        results["ratios"]
+    )
+    assert [r["config"] for r in results["rss"]] == ["student_labels", "anc"]
+    assert all(r["peak_rss_mib"] > 0 for r in results["rss"])
+    assert "| anc |" in (out / "results.md").read_text()
+
+
+def test_cached_teacher_outputs_train_the_real_student(mnist, mnist_teacher, student_factory):
+    import keras
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.speed import with_cached_teacher
+    from keras_anc.baselines import MimicDistiller
+
+    x, y, _, _ = mnist
+    x, y = x[:512], y[:512]
+    student = student_factory([32], "student", seed=3)
+    stub, view, logits = with_cached_teacher(mnist_teacher, student, x)
+    np.testing.assert_allclose(logits, mnist_teacher.predict(x, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(stub.predict([x[:16], logits[:16]], verbose=0), logits[:16])
+    before = [w.copy() for w in student.get_weights()]
+    model = MimicDistiller(stub, view)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = model.fit((x, logits), y, batch_size=128, epochs=2, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert any(not np.allclose(a, b) for a, b in zip(before, student.get_weights()))
+    np.testing.assert_allclose(
+        view.predict([x[:16], logits[:16]], verbose=0), student.predict(x[:16], verbose=0)
+    )
