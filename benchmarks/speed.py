@@ -176,19 +176,22 @@ def _build(config, teacher, student, x, y, batch_size):
         model = cls(teacher, student, distillation_losses=loss, student_loss_weight=weight)
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=ce, jit_compile=jit)
         return model, pipeline((x, y)), None
-    if config in ("anc_cached_teacher", "floor_cached_teacher"):
-        stub, view, logits = with_cached_teacher(teacher, student, x)
-        ds = pipeline(((x, logits), y))
-        if config == "floor_cached_teacher":
-            model = MimicDistiller(stub, view)
-            model.compile(optimizer=keras.optimizers.Adam(1e-3))
-        else:
-            model = keras_anc.AdversarialDistiller(stub, view, seed=0)
-            model.compile(
-                student_optimizer=keras.optimizers.Adam(1e-3),
-                discriminator_optimizer=keras.optimizers.Adam(1e-4),
-            )
+    if config == "anc_cached_teacher":
+        # The library's lever: teacher outputs computed once and carried by the data.
+        from keras_anc.teacher_cache import with_teacher_outputs
+
+        ds = with_teacher_outputs((x, y), teacher, batch_size=batch_size, shuffle=False)
+        model = keras_anc.AdversarialDistiller(teacher, student, seed=0)
+        model.compile(
+            student_optimizer=keras.optimizers.Adam(1e-3),
+            discriminator_optimizer=keras.optimizers.Adam(1e-4),
+        )
         return model, ds, None
+    if config == "floor_cached_teacher":
+        stub, view, logits = with_cached_teacher(teacher, student, x)
+        model = MimicDistiller(stub, view)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        return model, pipeline(((x, logits), y)), None
     if config.startswith("floor"):
         cls = _mimic_in_tape_class() if config == "floor_teacher_in_tape" else MimicDistiller
         model = cls(teacher, student)

@@ -4,7 +4,17 @@ Distil a large teacher into a small student without labels, by training the stud
 against a discriminator (Belagiannis, Farshad, Galasso, arXiv:1803.10750).
 """
 
-from keras_anc import baselines, callbacks, data, export, layers, losses, models, report
+from keras_anc import (
+    baselines,
+    callbacks,
+    data,
+    export,
+    layers,
+    losses,
+    models,
+    report,
+    teacher_cache,
+)
 from keras_anc.discriminator import MLPDiscriminator
 from keras_anc.distiller import AdversarialDistiller
 from keras_anc.version import __version__
@@ -21,4 +31,5 @@ __all__ = [
     "losses",
     "models",
     "report",
+    "teacher_cache",
 ]

@@ -346,6 +346,8 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
         return metrics
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if isinstance(y, dict):  # cached teacher outputs ride along with the labels
+            y = y.get("labels")
         if y is None:
             # Label-free data: the compiled (label) metrics are not updated, so they are
             # left out of the logs rather than reported as a stale 0.
@@ -377,10 +379,32 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
                 f"The input `x` is a {type(x).__name__} of {len(x)} items, but the teacher "
                 "takes one input. Yield `(x, y)` pairs (images, labels) or `x` alone."
             )
-        return x, y, sample_weight
+        cached = None
+        if isinstance(y, dict):
+            cached, y = self._split_cached_teacher_outputs(y)
+        return x, y, sample_weight, cached
 
-    def _teacher_outputs(self, x):
-        features, logits = self._teacher_taps(x, training=False)
+    def _split_cached_teacher_outputs(self, y):
+        """`y` as a dict carries precomputed teacher outputs (see `with_teacher_outputs`)."""
+        unknown = sorted(set(y) - {"labels", "teacher_logits", "teacher_features"})
+        if unknown or "teacher_logits" not in y:
+            raise ValueError(
+                f"A dict `y` must hold 'teacher_logits' (and optionally 'labels' and "
+                f"'teacher_features'), as keras_anc.teacher_cache.with_teacher_outputs "
+                f"builds it; got keys {sorted(y)}."
+            )
+        if self.teacher_layer is not None and "teacher_features" not in y:
+            raise ValueError(
+                f"This distiller compares the teacher layer {self.teacher_layer!r}: cached "
+                "teacher outputs need 'teacher_features' too. Build them with "
+                f"with_teacher_outputs(..., teacher_layer={self.teacher_layer!r})."
+            )
+        cached = (y.get("teacher_features", y["teacher_logits"]), y["teacher_logits"])
+        return cached, y.get("labels")
+
+    def _teacher_outputs(self, x, cached=None):
+        """Teacher `(features, logits)`: one inference pass, or the cached outputs."""
+        features, logits = cached if cached is not None else self._teacher_taps(x, training=False)
         return (
             ops.stop_gradient(_as_vectors(features)),
             ops.stop_gradient(ops.cast(logits, "float32")),
@@ -465,8 +489,8 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
         self.teacher_agreement_tracker.update_state(agreement, sample_weight=sample_weight)
 
     def test_step(self, data):
-        x, y, sample_weight = self._unpack(data)
-        teacher_features, teacher_logits = self._teacher_outputs(x)
+        x, y, sample_weight, cached = self._unpack(data)
+        teacher_features, teacher_logits = self._teacher_outputs(x, cached)
         student_features, student_logits = self._student_outputs(x, training=False)
         d_loss, d_accuracy = self._discriminator_objective(
             teacher_features, student_features, training=False

@@ -17,8 +17,8 @@ class TensorFlowDistillerTrainer:
         return None
 
     def train_step(self, data):
-        x, y, sample_weight = self._unpack(data)
-        teacher_features, teacher_logits = self._teacher_outputs(x)
+        x, y, sample_weight, cached = self._unpack(data)
+        teacher_features, teacher_logits = self._teacher_outputs(x, cached)
         with tf.GradientTape() as student_tape:
             student_features, student_logits = self._student_outputs(x, training=True)
             with student_tape.stop_recording():
