@@ -377,3 +377,22 @@ def test_export_student_writes_only_the_student(tmp_path, mnist, mnist_teacher, 
     reader = tf.train.load_checkpoint(str(version_dir / "variables" / "variables"))
     saved = [k for k in reader.get_variable_to_shape_map() if "VARIABLE_VALUE" in k]
     assert len(saved) == len(student.variables)
+
+
+def test_optional_label_term_enters_the_loss(mnist, mnist_teacher, student_factory):
+    _, _, x_test, y_test = mnist
+    student = student_factory([8], "s")
+    distiller = _compile(
+        keras_anc.AdversarialDistiller(mnist_teacher, student, label_loss_weight=0.5)
+    )
+    result = distiller.evaluate(x_test[:128], y_test[:128], verbose=0, return_dict=True)
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(
+        y_test[:128], student.predict(x_test[:128], verbose=0)
+    )
+    expected = result["adversarial_loss"] + result["mimic_loss"] + 0.5 * float(ce)
+    assert result["loss"] == pytest.approx(expected, rel=1e-4)
+    # Without labels the term is simply absent.
+    label_free = distiller.evaluate(x_test[:128], verbose=0, return_dict=True)
+    assert label_free["loss"] == pytest.approx(
+        label_free["adversarial_loss"] + label_free["mimic_loss"], rel=1e-4
+    )
