@@ -23,6 +23,16 @@ import time
 
 from benchmarks.common import environment, load_arrays
 
+# The digit datasets' pair, data and schedule in the cpu preset.
+_DIGITS = {
+    "teacher": "lenet5",
+    "student": "lenet_tiny",
+    "train": "train[:10000]",
+    "test": "test",
+    "teacher_epochs": 5,
+    "epochs": 4,
+}
+
 # Per-dataset experiment: teacher/student zoo names, data sizes and schedules.
 PRESETS = {
     # Sized for 2 CPU cores (whole suite ~35-45 min): subsets, few epochs, small pairs.
@@ -31,22 +41,8 @@ PRESETS = {
         "batch_size": 128,
         "learning_rate": 1e-3,
         "datasets": {
-            "mnist": {
-                "teacher": "lenet5",
-                "student": "lenet_tiny",
-                "train": "train[:10000]",
-                "test": "test",
-                "teacher_epochs": 5,
-                "epochs": 4,
-            },
-            "fashion_mnist": {
-                "teacher": "lenet5",
-                "student": "lenet_tiny",
-                "train": "train[:10000]",
-                "test": "test",
-                "teacher_epochs": 5,
-                "epochs": 4,
-            },
+            "mnist": _DIGITS,
+            "fashion_mnist": _DIGITS,
             "cifar10": {
                 "teacher": "resnet20",
                 "student": "resnet8",
@@ -64,14 +60,7 @@ PRESETS = {
         "batch_size": 128,
         "learning_rate": 1e-3,
         "datasets": {
-            "mnist": {
-                "teacher": "lenet5",
-                "student": "lenet_tiny",
-                "train": "train[:10000]",
-                "test": "test",
-                "teacher_epochs": 5,
-                "epochs": 16,
-            },
+            "mnist": {**_DIGITS, "epochs": 16},
         },
     },
     # Paper-scale pairs and schedules, for a GPU. Defined, not run here.

@@ -467,21 +467,21 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
         return total, adversarial, mimic
 
     def _update_trackers(
-        self,
-        total,
-        adversarial,
-        mimic,
-        d_loss,
-        d_accuracy,
-        teacher_logits,
-        student_logits,
-        sample_weight,
+        self, objective, discriminator, teacher_logits, student_logits, sample_weight
     ):
-        self.loss_tracker.update_state(total)
-        self.adversarial_loss_tracker.update_state(adversarial)
-        self.mimic_loss_tracker.update_state(mimic)
-        self.discriminator_loss_tracker.update_state(d_loss)
-        self.discriminator_accuracy_tracker.update_state(d_accuracy)
+        """Records `objective = (total, adversarial, mimic)` and `discriminator = (loss,
+        accuracy)` for one batch, plus the student/teacher argmax agreement."""
+        for tracker, value in zip(
+            (
+                self.loss_tracker,
+                self.adversarial_loss_tracker,
+                self.mimic_loss_tracker,
+                self.discriminator_loss_tracker,
+                self.discriminator_accuracy_tracker,
+            ),
+            (*objective, *discriminator),
+        ):
+            tracker.update_state(value)
         agreement = ops.cast(
             ops.equal(ops.argmax(teacher_logits, axis=-1), ops.argmax(student_logits, axis=-1)),
             "float32",
@@ -492,26 +492,14 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
         x, y, sample_weight, cached = self._unpack(data)
         teacher_features, teacher_logits = self._teacher_outputs(x, cached)
         student_features, student_logits = self._student_outputs(x, training=False)
-        d_loss, d_accuracy = self._discriminator_objective(
+        discriminator = self._discriminator_objective(
             teacher_features, student_features, training=False
         )
-        total, adversarial, mimic = self._student_objective(
-            teacher_features,
-            student_features,
-            student_logits,
-            y,
-            sample_weight,
-            training=False,
+        objective = self._student_objective(
+            teacher_features, student_features, student_logits, y, sample_weight, training=False
         )
         self._update_trackers(
-            total,
-            adversarial,
-            mimic,
-            d_loss,
-            d_accuracy,
-            teacher_logits,
-            student_logits,
-            sample_weight,
+            objective, discriminator, teacher_logits, student_logits, sample_weight
         )
         return self.compute_metrics(x, y, student_logits, sample_weight)
 

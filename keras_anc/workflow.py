@@ -122,27 +122,35 @@ def _finish(config, out, results, history, title):
 # ---------------------------------------------------------------------------- teacher
 
 
-def train_teacher(config):
-    """Trains a zoo model with labels; writes `teacher.keras` and a report into `out`."""
-    start = time.perf_counter()
-    out = prepare_output_dir(config, "train-teacher")
+def _fit_teacher(config, model_name, epochs, learning_rate, validation_data=None):
+    """Builds zoo model `model_name` and trains it with labels on the run's dataset."""
     info = _dataset_info(config)
-    model = _build_zoo_model(config["model"], info, "teacher", config["seed"])
+    model = _build_zoo_model(model_name, info, "teacher", config["seed"])
     model.compile(
-        optimizer=keras.optimizers.Adam(config["learning_rate"]),
+        optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
         jit_compile=config.get("jit_compile", False),
         steps_per_execution=config.get("steps_per_execution", 1),
     )
-    test_ds = _test_stream(config)
-    _say(config, f"Training teacher {config['model']} on {config['dataset']} ...")
     history = model.fit(
         _train_stream(config, labels=True),
-        epochs=config["epochs"],
-        validation_data=test_ds,
+        epochs=epochs,
+        validation_data=validation_data,
         verbose=_verbose(config),
         shuffle=False,  # the tf.data pipeline shuffles
+    )
+    return model, history
+
+
+def train_teacher(config):
+    """Trains a zoo model with labels; writes `teacher.keras` and a report into `out`."""
+    start = time.perf_counter()
+    out = prepare_output_dir(config, "train-teacher")
+    test_ds = _test_stream(config)
+    _say(config, f"Training teacher {config['model']} on {config['dataset']} ...")
+    model, history = _fit_teacher(
+        config, config["model"], config["epochs"], config["learning_rate"], test_ds
     )
     model.save(out / "teacher.keras")
     facts = _model_facts(model, config["model"])
@@ -201,35 +209,23 @@ def obtain_teacher(config):
     """The teacher: loaded from `config['teacher']`, from the cache, or trained and cached."""
     if config.get("teacher"):
         teacher = load_model_file(config["teacher"], "teacher")
-        return teacher, str(config["teacher"]), False
+        return teacher, str(config["teacher"])
     path = _cache_dir(config) / _teacher_key(config)
     if path.is_file():
         _say(config, f"Using cached teacher {path}")
-        return load_model_file(path, "cached teacher"), str(path), False
-    info = _dataset_info(config)
-    teacher = _build_zoo_model(config["teacher_model"], info, "teacher", config["seed"])
-    teacher.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+        return load_model_file(path, "cached teacher"), str(path)
     _say(
         config,
         f"Training teacher {config['teacher_model']} on {config['dataset']} with labels "
         f"({config['teacher_epochs']} epochs; cached for later runs) ...",
     )
-    teacher.fit(
-        _train_stream(config, labels=True),
-        epochs=config["teacher_epochs"],
-        verbose=_verbose(config),
-        shuffle=False,  # the tf.data pipeline shuffles
-    )
+    teacher, _ = _fit_teacher(config, config["teacher_model"], config["teacher_epochs"], 1e-3)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         teacher.save(path)
     except OSError:
         path = None  # an unwritable cache is not an error; the run goes on
-    return teacher, str(path) if path else None, True
+    return teacher, str(path) if path else None
 
 
 # ---------------------------------------------------------------------------- distill
@@ -305,12 +301,10 @@ def distill(config):
     info = _dataset_info(config)
     # Fail on bad names before spending minutes on a teacher.
     student = _build_zoo_model(config["student_model"], info, "student", config["seed"] + 1)
-    teacher, teacher_path, trained_now = obtain_teacher(config)
+    teacher, teacher_path = obtain_teacher(config)
     test_ds = _test_stream(config)
-    teacher_facts = _model_facts(
-        teacher,
-        config.get("teacher_model") if trained_now or not config.get("teacher") else teacher.name,
-    )
+    architecture = teacher.name if config.get("teacher") else config["teacher_model"]
+    teacher_facts = _model_facts(teacher, architecture)
     labels = _labels(test_ds)
     teacher_pred = _predicted_classes(teacher, test_ds)
     teacher_facts["accuracy"] = _share_equal(teacher_pred, labels)

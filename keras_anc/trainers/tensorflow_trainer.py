@@ -22,30 +22,18 @@ class TensorFlowDistillerTrainer:
         with tf.GradientTape() as student_tape:
             student_features, student_logits = self._student_outputs(x, training=True)
             with student_tape.stop_recording():
-                d_loss, d_accuracy = self._discriminator_updates(
+                discriminator = self._discriminator_updates(
                     teacher_features, tf.stop_gradient(student_features)
                 )
-            total, adversarial, mimic = self._student_objective(
-                teacher_features,
-                student_features,
-                student_logits,
-                y,
-                sample_weight,
-                training=True,
+            objective = self._student_objective(
+                teacher_features, student_features, student_logits, y, sample_weight, training=True
             )
-            scaled = self.optimizer.scale_loss(total)
+            scaled = self.optimizer.scale_loss(objective[0])
         variables = self.student_trainable_variables
         gradients = student_tape.gradient(scaled, variables)
         self.optimizer.apply(gradients, variables)
         self._update_trackers(
-            total,
-            adversarial,
-            mimic,
-            d_loss,
-            d_accuracy,
-            teacher_logits,
-            student_logits,
-            sample_weight,
+            objective, discriminator, teacher_logits, student_logits, sample_weight
         )
         return self.compute_metrics(x, y, student_logits, sample_weight)
 
