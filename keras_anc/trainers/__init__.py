@@ -4,8 +4,9 @@ Keras splits its trainers per backend (`keras/src/backend/*/trainer.py`); we do 
 Each backend module defines a mixin with a `train_step` that alternates discriminator and
 student updates using that backend's gradient machinery, built from the backend-neutral
 pieces of `AdversarialDistiller` (`_teacher_outputs`, `_student_outputs`,
-`_discriminator_objective`, `_student_objective`, `_update_trackers`). Adding JAX or torch
-means adding one module here.
+`_discriminator_objective`, `_student_objective`, `_update_trackers`), which
+`trainers.base.AdversarialTrainerContract` declares. Adding a backend means adding one
+module here.
 """
 
 import keras

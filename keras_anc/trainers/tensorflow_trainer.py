@@ -2,8 +2,10 @@
 
 import tensorflow as tf
 
+from keras_anc.trainers.base import AdversarialTrainerContract
 
-class TensorFlowDistillerTrainer:
+
+class TensorFlowDistillerTrainer(AdversarialTrainerContract):
     """Alternating discriminator / student updates with `tf.GradientTape`.
 
     Per batch: one teacher forward pass (inference mode), one student forward pass
@@ -12,9 +14,6 @@ class TensorFlowDistillerTrainer:
     discriminator and one backward pass through the student. Works under `tf.function`,
     `jit_compile=True` and `steps_per_execution > 1`.
     """
-
-    def _check_backend_supports_training(self):
-        return None
 
     def train_step(self, data):
         x, y, sample_weight, cached = self._unpack(data)

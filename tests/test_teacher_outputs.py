@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import keras_anc
-from keras_anc.teacher_cache import with_teacher_outputs
+from keras_anc.teacher_outputs import with_teacher_outputs
 
 
 def test_cached_outputs_equal_the_teacher_and_carry_labels(mnist, mnist_teacher):

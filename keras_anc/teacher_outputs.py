@@ -1,9 +1,13 @@
-"""Precomputing the teacher's outputs once, for data that is not augmented."""
+"""Teacher outputs computed once and carried by the dataset, for data that is not augmented.
 
+Not to be confused with `keras_anc.teacher_store`, which keeps *trained teachers* on disk.
+"""
+
+import keras
 import numpy as np
-import tensorflow as tf
 
-from keras_anc.distiller import _as_vectors, _tap_model
+from keras_anc.distillers import taps as taps_lib
+from keras_anc.errors import require_tensorflow
 
 
 def with_teacher_outputs(
@@ -46,13 +50,14 @@ def with_teacher_outputs(
 
     ```python
     train = keras_anc.data.load("mnist", "train", training=False)   # no augmentation
-    cached = keras_anc.teacher_cache.with_teacher_outputs(train, teacher)
+    cached = keras_anc.teacher_outputs.with_teacher_outputs(train, teacher)
     distiller = keras_anc.AdversarialDistiller(teacher, student)
     distiller.compile(student_optimizer="adam", discriminator_optimizer="adam")
     distiller.fit(cached, epochs=10)   # the teacher is not run again
     ```
     """
-    taps = _tap_model(teacher, teacher_layer, "teacher")
+    tf = require_tensorflow("keras_anc.teacher_outputs (a tf.data pipeline)")
+    taps = taps_lib.tap_model(teacher, teacher_layer, "teacher")
     if isinstance(data, tf.data.Dataset):
         batches = data
     else:
@@ -80,11 +85,12 @@ def with_teacher_outputs(
             x, y = element[0], element[1] if len(element) == 2 else None
         else:
             x, y = element, None
+        x = np.asarray(x)
         f, t = taps(x, training=False)
-        xs.append(np.asarray(x))
-        logits.append(np.asarray(t, dtype="float32"))
+        xs.append(x)
+        logits.append(keras.ops.convert_to_numpy(t).astype("float32"))
         if teacher_layer is not None:
-            features.append(np.asarray(_as_vectors(f)))
+            features.append(keras.ops.convert_to_numpy(taps_lib.as_vectors(f)))
         if y is not None:
             ys.append(np.asarray(y))
     if not xs:

@@ -1,13 +1,13 @@
 """`AdversarialDistiller`: label-free adversarial distillation as a `keras.Model`."""
 
 import copy
-import warnings
 
 import keras
 from keras import ops
 
 from keras_anc import losses
 from keras_anc.discriminator import MLPDiscriminator
+from keras_anc.distillers import taps
 from keras_anc.layers.feature_noise import FeatureNoise
 from keras_anc.seed_state import SeedStateMixin
 from keras_anc.trainers import BackendTrainer
@@ -158,19 +158,16 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
         self.discriminator_steps = int(discriminator_steps)
         self.seed = seed
 
-        _check_io_compatible(teacher, student)
-        self._teacher_taps = _tap_model(teacher, teacher_layer, "teacher")
-        self._student_taps = _tap_model(student, student_layer, "student")
-        t_width = _feature_width(self._teacher_taps)
-        s_width = _feature_width(self._student_taps)
+        taps.check_io_compatible(teacher, student)
+        self._teacher_taps = taps.tap_model(teacher, teacher_layer, "teacher")
+        self._student_taps = taps.tap_model(student, student_layer, "student")
+        t_width = taps.feature_width(self._teacher_taps)
+        s_width = taps.feature_width(self._student_taps)
         if teacher_layer is None:
-            _warn_if_softmax(teacher, "teacher")
-            _warn_if_softmax(student, "student")
+            taps.warn_if_softmax(teacher, "teacher")
+            taps.warn_if_softmax(student, "student")
 
-        self.student_projection = None
-        if s_width != t_width:
-            self.student_projection = keras.layers.Dense(t_width, name="student_projection")
-            self.student_projection.build((None, s_width))
+        self.student_projection = taps.width_projection(s_width, t_width, "student_projection")
 
         self.discriminator = discriminator if discriminator is not None else MLPDiscriminator()
         if not self.discriminator.built:
@@ -390,7 +387,7 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
         if unknown or "teacher_logits" not in y:
             raise ValueError(
                 f"A dict `y` must hold 'teacher_logits' (and optionally 'labels' and "
-                f"'teacher_features'), as keras_anc.teacher_cache.with_teacher_outputs "
+                f"'teacher_features'), as keras_anc.teacher_outputs.with_teacher_outputs "
                 f"builds it; got keys {sorted(y)}."
             )
         if self.teacher_layer is not None and "teacher_features" not in y:
@@ -406,13 +403,13 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
         """Teacher `(features, logits)`: one inference pass, or the cached outputs."""
         features, logits = cached if cached is not None else self._teacher_taps(x, training=False)
         return (
-            ops.stop_gradient(_as_vectors(features)),
+            ops.stop_gradient(taps.as_vectors(features)),
             ops.stop_gradient(ops.cast(logits, "float32")),
         )
 
     def _student_outputs(self, x, training):
         features, logits = self._student_taps(x, training=training)
-        features = _as_vectors(features)
+        features = taps.as_vectors(features)
         if self.student_projection is not None:
             features = ops.cast(self.student_projection(features), "float32")
         return features, ops.cast(logits, "float32")
@@ -450,8 +447,8 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
         d_logits = ops.cast(self.discriminator(d_inputs, training=False), "float32")
         adversarial = losses.binary_logit_loss(ops.ones_like(d_logits), d_logits)
         mimic = losses.mimic_error(teacher_features, student_features, self.mimic_loss)
-        adversarial = _weighted_mean(adversarial, sample_weight)
-        mimic = _weighted_mean(mimic, sample_weight)
+        adversarial = taps.weighted_mean(adversarial, sample_weight)
+        mimic = taps.weighted_mean(mimic, sample_weight)
         total = self.adversarial_weight * adversarial + self.mimic_weight * mimic
         if y is not None:
             label_term = (
@@ -461,7 +458,7 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
                 if _is_sparse(y, student_logits)
                 else ops.categorical_crossentropy(y, student_logits, from_logits=True)
             )
-            total = total + self.label_loss_weight * _weighted_mean(label_term, sample_weight)
+            total = total + self.label_loss_weight * taps.weighted_mean(label_term, sample_weight)
         if training and self.student.losses:
             total = total + ops.sum(ops.stack(self.student.losses))
         return total, adversarial, mimic
@@ -482,11 +479,9 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
             (*objective, *discriminator),
         ):
             tracker.update_state(value)
-        agreement = ops.cast(
-            ops.equal(ops.argmax(teacher_logits, axis=-1), ops.argmax(student_logits, axis=-1)),
-            "float32",
+        self.teacher_agreement_tracker.update_state(
+            taps.agreement(teacher_logits, student_logits), sample_weight=sample_weight
         )
-        self.teacher_agreement_tracker.update_state(agreement, sample_weight=sample_weight)
 
     def test_step(self, data):
         x, y, sample_weight, cached = self._unpack(data)
@@ -557,105 +552,5 @@ def _hyper(value, name):
     return keras.Variable(float(value), trainable=False, dtype="float32", name=name)
 
 
-def _weighted_mean(values, sample_weight):
-    if sample_weight is None:
-        return ops.mean(values)
-    weight = ops.cast(ops.reshape(sample_weight, (-1,)), values.dtype)
-    return ops.mean(values * weight)
-
-
 def _is_sparse(y, logits):
     return len(y.shape) < len(logits.shape) or (y.shape[-1] == 1 and logits.shape[-1] != 1)
-
-
-def _as_vectors(features):
-    """Float32 `(batch, width)` features; spatial maps are global-average-pooled."""
-    features = ops.cast(features, "float32")
-    rank = len(features.shape)
-    if rank > 2:
-        features = ops.mean(features, axis=tuple(range(1, rank - 1)))
-    return features
-
-
-def _symbolic_inputs(model):
-    inputs = getattr(model, "inputs", None)
-    if not inputs:
-        raise ValueError(
-            f"Model {model.name!r} has no defined inputs. Build teacher and student as "
-            "Functional or Sequential models that start from keras.Input(shape=...) "
-            "(a subclassed model can be wrapped: keras.Model(inp, net(inp)))."
-        )
-    return inputs
-
-
-def _check_io_compatible(teacher, student):
-    t_inputs, s_inputs = _symbolic_inputs(teacher), _symbolic_inputs(student)
-    t_in = [tuple(i.shape) for i in t_inputs]
-    s_in = [tuple(i.shape) for i in s_inputs]
-    if len(t_in) != len(s_in) or any(
-        len(a) != len(b) or any(p is not None and q is not None and p != q for p, q in zip(a, b))
-        for a, b in zip(t_in, s_in)
-    ):
-        raise ValueError(
-            f"Teacher and student must take the same inputs: teacher input shape {t_in}, "
-            f"student input shape {s_in}."
-        )
-    t_out = tuple(teacher.outputs[0].shape)
-    s_out = tuple(student.outputs[0].shape)
-    if len(teacher.outputs) != 1 or len(student.outputs) != 1:
-        raise ValueError(
-            "Teacher and student must each have a single output (the class logits); got "
-            f"{len(teacher.outputs)} and {len(student.outputs)} outputs."
-        )
-    if t_out[1:] != s_out[1:]:
-        raise ValueError(
-            f"Teacher and student output shapes differ: teacher output shape {t_out}, "
-            f"student output shape {s_out}. Both must predict the same classes; give the "
-            "student a final layer with the teacher's number of outputs."
-        )
-
-
-def _tap_model(model, layer_name, role):
-    """A model returning `(features, logits)` in one forward pass."""
-    inputs = model.inputs if len(model.inputs) > 1 else model.inputs[0]
-    if layer_name is None:
-        features = model.outputs[0]
-    else:
-        names = [layer.name for layer in model.layers]
-        if layer_name not in names:
-            raise ValueError(
-                f"The {role} has no layer named {layer_name!r}. Available layers: {names}."
-            )
-        features = model.get_layer(layer_name).output
-        if isinstance(features, (list, tuple)):
-            raise ValueError(
-                f"The {role} layer {layer_name!r} has several outputs; pick a layer with one."
-            )
-    return keras.Model(inputs, [features, model.outputs[0]], name=f"{role}_taps")
-
-
-def _feature_width(tap_model):
-    shape = tap_model.outputs[0].shape
-    width = shape[-1]
-    if width is None:
-        raise ValueError(
-            f"The features of {tap_model.name!r} have an unknown last dimension {shape}; "
-            "pick a layer with a fixed width."
-        )
-    return int(width)
-
-
-def _warn_if_softmax(model, role):
-    last = model.layers[-1] if model.layers else None
-    activation = getattr(last, "activation", None)
-    if isinstance(last, keras.layers.Softmax) or activation in (
-        keras.activations.softmax,
-        keras.activations.log_softmax,
-    ):
-        warnings.warn(
-            f"The {role} {model.name!r} ends in a softmax, but AdversarialDistiller compares "
-            "logits (pre-softmax outputs): probabilities saturate and hide what the teacher "
-            "knows about wrong classes. Rebuild its last layer with activation=None, or "
-            "pass teacher_layer/student_layer to compare features.",
-            stacklevel=3,
-        )
