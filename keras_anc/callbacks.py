@@ -1,7 +1,11 @@
 """Callbacks that schedule or adapt the distiller's regularization during `fit`."""
 
+import warnings
+
 import keras
 from keras import ops
+
+from keras_anc import hyperparameters as hp
 
 
 def _hyperparameter(model, name):
@@ -59,7 +63,14 @@ class HyperparameterScheduler(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         variable = _hyperparameter(self.model, self.hyperparameter)
         old = _value(variable)
-        new = float(self.schedule(epoch, old))
+        proposed = self.schedule(epoch, old)
+        try:
+            new = hp.check_value(self.hyperparameter, proposed)
+        except ValueError as e:
+            raise ValueError(
+                f"HyperparameterScheduler: the schedule returned an invalid value at epoch "
+                f"{epoch}. {e} Fix the schedule function."
+            ) from None
         variable.assign(new)
         if self.verbose and new != old:
             print(f"\nEpoch {epoch + 1}: {self.hyperparameter} set to {new:.6g}.")
@@ -124,6 +135,15 @@ class DiscriminatorGuard(keras.callbacks.Callback):
             raise ValueError(f"Need min_value <= max_value, got {min_value} and {max_value}.")
         if step <= 0:
             raise ValueError(f"`step` must be > 0, got {step}.")
+        if hyperparameter in hp.RANGES:
+            for bound, value in (("min_value", min_value), ("max_value", max_value)):
+                try:
+                    hp.check_value(hyperparameter, value)
+                except ValueError:
+                    raise ValueError(
+                        f"DiscriminatorGuard: `{bound}` must be a valid {hyperparameter} "
+                        f"({hp.describe_range(hyperparameter)}). Received: `{bound}={value}`."
+                    ) from None
         self.hyperparameter = hyperparameter
         self.monitor = monitor
         self.upper = float(upper)
@@ -149,6 +169,15 @@ class DiscriminatorGuard(keras.callbacks.Callback):
             new = min(self.max_value, old + self.step)
         elif accuracy < self.lower:
             new = max(self.min_value, old - self.step)
+        if new != old and self.hyperparameter in hp.RANGES:
+            bounded = hp.clamp(self.hyperparameter, new)
+            if bounded != new:
+                warnings.warn(
+                    f"DiscriminatorGuard: {self.hyperparameter}={new:.4g} is outside its "
+                    f"range ({hp.describe_range(self.hyperparameter)}); using {bounded:.4g}.",
+                    stacklevel=2,
+                )
+                new = bounded
         if new != old:
             variable.assign(new)
             if self.verbose:

@@ -1,13 +1,17 @@
 """`AdversarialDistiller`: label-free adversarial distillation as a `keras.Model`."""
 
 import copy
+import warnings
 
 import keras
 from keras import ops
 
+from keras_anc import hyperparameters as hp
 from keras_anc import losses
 from keras_anc.discriminator import MLPDiscriminator
 from keras_anc.distillers import taps
+from keras_anc.distillers.batches import unpack_batch
+from keras_anc.distillers.trackers import DirectedMean, TrackerList, metric_results
 from keras_anc.layers.feature_noise import FeatureNoise
 from keras_anc.seed_state import SeedStateMixin
 from keras_anc.trainers import BackendTrainer
@@ -16,6 +20,7 @@ from keras_anc.trainers import BackendTrainer
 # during training and a compiled step sees the change.
 HYPERPARAMETERS = (
     "mimic_weight",
+    "output_mimic_weight",
     "adversarial_weight",
     "adversarial_sample_rate",
     "label_loss_weight",
@@ -78,6 +83,10 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
             when the data has labels). Defaults to 0: label-free, as in the paper.
         discriminator_steps: Updates of `D` per batch, before the student update.
         seed: Optional integer seed for the adversarial samples and input noise.
+        output_mimic_weight: Weight of a mimic term on the *outputs* (logits) when `D`
+            compares intermediate layers (`teacher_layer`/`student_layer`): it keeps the
+            student's classifier trained without labels. Defaults to 1 with feature
+            taps and 0 without them (the features are then the outputs).
         **kwargs: Passed to `keras.Model`.
 
     Example:
@@ -114,6 +123,7 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
         label_loss_weight=0.0,
         discriminator_steps=1,
         seed=None,
+        output_mimic_weight=None,
         **kwargs,
     ):
         kwargs.setdefault("name", "adversarial_distiller")
@@ -124,6 +134,33 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
                     f"`{role}` must be a keras.Model, got {type(model).__name__}. "
                     f"Wrap your network in a keras.Model (e.g. keras.Sequential)."
                 )
+        if teacher is student:
+            raise ValueError(
+                "`teacher` and `student` are the same model object: the teacher is frozen, "
+                "so nothing would be trained. Pass a separate student (e.g. "
+                "keras.models.clone_model(teacher) for a same-size student)."
+            )
+        if output_mimic_weight is None:
+            # With feature taps, the output-level mimic term keeps the student's
+            # classifier trained; without them, the features are the outputs.
+            output_mimic_weight = 1.0 if teacher_layer is not None else 0.0
+        values = {
+            "mimic_weight": mimic_weight,
+            "output_mimic_weight": output_mimic_weight,
+            "adversarial_weight": adversarial_weight,
+            "adversarial_sample_rate": adversarial_sample_rate,
+            "label_loss_weight": label_loss_weight,
+            "input_noise_stddev": input_noise_stddev,
+            "input_dropout_rate": input_dropout_rate,
+        }
+        values = {name: hp.check_value(name, value) for name, value in values.items()}
+        if teacher_layer is not None and values["output_mimic_weight"] == 0.0:
+            warnings.warn(
+                "Feature-level distillation with `output_mimic_weight=0`: no term reaches "
+                "the student's output layer, so its classifier is not trained without "
+                "labels. Set `output_mimic_weight` > 0 or `label_loss_weight` > 0.",
+                stacklevel=2,
+            )
         if discriminator is not None and not isinstance(discriminator, keras.Model):
             raise ValueError(
                 f"`discriminator` must be a keras.Model mapping (batch, width) features "
@@ -140,13 +177,14 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
                 "discriminator compares), or neither to compare the models' outputs; got "
                 f"teacher_layer={teacher_layer!r}, student_layer={student_layer!r}."
             )
-        if int(discriminator_steps) < 1:
+        if (
+            isinstance(discriminator_steps, bool)
+            or not float(discriminator_steps).is_integer()
+            or int(discriminator_steps) < 1
+        ):
             raise ValueError(
-                f"`discriminator_steps` must be an integer >= 1, got {discriminator_steps}."
-            )
-        if not 0.0 <= float(adversarial_sample_rate) <= 1.0:
-            raise ValueError(
-                f"`adversarial_sample_rate` must be in [0, 1], got {adversarial_sample_rate}."
+                "`discriminator_steps` must be a whole number >= 1. Received: "
+                f"`discriminator_steps={discriminator_steps!r}`."
             )
 
         self.teacher = teacher
@@ -177,17 +215,39 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
         )
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-        self.mimic_weight = _hyper(mimic_weight, "mimic_weight")
-        self.adversarial_weight = _hyper(adversarial_weight, "adversarial_weight")
-        self.adversarial_sample_rate = _hyper(adversarial_sample_rate, "adversarial_sample_rate")
-        self.label_loss_weight = _hyper(label_loss_weight, "label_loss_weight")
+        self.mimic_weight = _hyper(values["mimic_weight"], "mimic_weight")
+        self.output_mimic_weight = _hyper(values["output_mimic_weight"], "output_mimic_weight")
+        self.adversarial_weight = _hyper(values["adversarial_weight"], "adversarial_weight")
+        self.adversarial_sample_rate = _hyper(
+            values["adversarial_sample_rate"], "adversarial_sample_rate"
+        )
+        self.label_loss_weight = _hyper(values["label_loss_weight"], "label_loss_weight")
+        # The label term is part of the step only if asked for at construction: with
+        # weight 0, labels are never read (out-of-range labels cannot break a run).
+        self._uses_label_term = values["label_loss_weight"] > 0.0
 
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.adversarial_loss_tracker = keras.metrics.Mean(name="adversarial_loss")
-        self.mimic_loss_tracker = keras.metrics.Mean(name="mimic_loss")
-        self.discriminator_loss_tracker = keras.metrics.Mean(name="discriminator_loss")
-        self.discriminator_accuracy_tracker = keras.metrics.Mean(name="discriminator_accuracy")
-        self.teacher_agreement_tracker = keras.metrics.Mean(name="teacher_agreement")
+        self.loss_tracker = DirectedMean("loss")
+        self.adversarial_loss_tracker = DirectedMean("adversarial_loss")
+        self.mimic_loss_tracker = DirectedMean("mimic_loss")
+        self.output_mimic_loss_tracker = (
+            DirectedMean("output_mimic_loss") if teacher_layer is not None else None
+        )
+        self.discriminator_loss_tracker = DirectedMean("discriminator_loss")
+        self.discriminator_accuracy_tracker = DirectedMean("discriminator_accuracy", "up")
+        self.teacher_agreement_tracker = DirectedMean("teacher_agreement", "up")
+        self._trackers = TrackerList(
+            t
+            for t in (
+                self.loss_tracker,
+                self.adversarial_loss_tracker,
+                self.mimic_loss_tracker,
+                self.output_mimic_loss_tracker,
+                self.discriminator_loss_tracker,
+                self.discriminator_accuracy_tracker,
+                self.teacher_agreement_tracker,
+            )
+            if t is not None
+        )
         self.discriminator_optimizer = None
         self.built = True
 
@@ -198,6 +258,7 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
         """The schedulable hyper-parameters, by name, as non-trainable `keras.Variable`s."""
         return {
             "mimic_weight": self.mimic_weight,
+            "output_mimic_weight": self.output_mimic_weight,
             "adversarial_weight": self.adversarial_weight,
             "adversarial_sample_rate": self.adversarial_sample_rate,
             "label_loss_weight": self.label_loss_weight,
@@ -213,6 +274,10 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
             raise ValueError(
                 f"Unknown hyper-parameter {name!r}. Available: {sorted(HYPERPARAMETERS)}."
             ) from None
+
+    def set_hyperparameter(self, name, value):
+        """Sets hyper-parameter `name` to `value` after checking its range."""
+        self.get_hyperparameter(name).assign(hp.check_value(name, value))
 
     # ------------------------------------------------------------------ compile
 
@@ -330,14 +395,7 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
 
     @property
     def metrics(self):
-        metrics = [
-            self.loss_tracker,
-            self.adversarial_loss_tracker,
-            self.mimic_loss_tracker,
-            self.discriminator_loss_tracker,
-            self.discriminator_accuracy_tracker,
-            self.teacher_agreement_tracker,
-        ]
+        metrics = [self._trackers]
         if self._compile_metrics is not None and self._compile_metrics.built:
             metrics.append(self._compile_metrics)
         return metrics
@@ -348,7 +406,7 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
         if y is None:
             # Label-free data: the compiled (label) metrics are not updated, so they are
             # left out of the logs rather than reported as a stale 0.
-            return {m.name: m.result() for m in self.metrics if m is not self._compile_metrics}
+            return metric_results(self.metrics, skip=self._compile_metrics)
         if self._compile_metrics is not None:
             self._compile_metrics.update_state(y, y_pred, sample_weight)
         return self.get_metrics_result()
@@ -358,46 +416,13 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
     # (keras_anc/trainers/) put them together with their own gradient machinery.
 
     def _unpack(self, data):
-        if isinstance(data, dict):
-            raise ValueError(
-                f"The dataset yields a dict with keys {sorted(data)}; AdversarialDistiller "
-                "expects `x`, `(x,)`, `(x, y)` or `(x, y, sample_weight)`. Map it first, "
-                "e.g. ds.map(lambda d: (d['image'], d['label'])), or load TFDS data with "
-                "as_supervised=True."
-            )
-        if isinstance(data, (list, tuple)) and not 1 <= len(data) <= 3:
-            raise ValueError(
-                f"A dataset element has {len(data)} parts; AdversarialDistiller expects `x`, "
-                "`(x,)`, `(x, y)` or `(x, y, sample_weight)`."
-            )
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        if isinstance(x, (list, tuple, dict)) and len(self.teacher.inputs or [None]) == 1:
-            raise ValueError(
-                f"The input `x` is a {type(x).__name__} of {len(x)} items, but the teacher "
-                "takes one input. Yield `(x, y)` pairs (images, labels) or `x` alone."
-            )
-        cached = None
-        if isinstance(y, dict):
-            cached, y = self._split_cached_teacher_outputs(y)
-        return x, y, sample_weight, cached
-
-    def _split_cached_teacher_outputs(self, y):
-        """`y` as a dict carries precomputed teacher outputs (see `with_teacher_outputs`)."""
-        unknown = sorted(set(y) - {"labels", "teacher_logits", "teacher_features"})
-        if unknown or "teacher_logits" not in y:
-            raise ValueError(
-                f"A dict `y` must hold 'teacher_logits' (and optionally 'labels' and "
-                f"'teacher_features'), as keras_anc.teacher_outputs.with_teacher_outputs "
-                f"builds it; got keys {sorted(y)}."
-            )
-        if self.teacher_layer is not None and "teacher_features" not in y:
-            raise ValueError(
-                f"This distiller compares the teacher layer {self.teacher_layer!r}: cached "
-                "teacher outputs need 'teacher_features' too. Build them with "
-                f"with_teacher_outputs(..., teacher_layer={self.teacher_layer!r})."
-            )
-        cached = (y.get("teacher_features", y["teacher_logits"]), y["teacher_logits"])
-        return cached, y.get("labels")
+        """Validates one batch and returns `(x, y, sample_weight, cached)`."""
+        return unpack_batch(
+            data,
+            num_inputs=len(self.teacher.inputs or [None]),
+            teacher_layer=self.teacher_layer,
+            num_classes=self.teacher.outputs[0].shape[-1],
+        )
 
     def _teacher_outputs(self, x, cached=None):
         """Teacher `(features, logits)`: one inference pass, or the cached outputs."""
@@ -440,9 +465,18 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
         return loss, accuracy
 
     def _student_objective(
-        self, teacher_features, student_features, student_logits, y, sample_weight, training
+        self,
+        teacher_features,
+        student_features,
+        student_logits,
+        y,
+        sample_weight,
+        training,
+        teacher_logits=None,
     ):
-        """The student's total loss and its adversarial and mimic parts."""
+        """The student's total loss and its parts: `(total, adversarial, mimic)`, plus
+        the output-level mimic term when features are tapped (which needs
+        `teacher_logits`)."""
         d_inputs = self.feature_noise(student_features, training=training)
         d_logits = ops.cast(self.discriminator(d_inputs, training=False), "float32")
         adversarial = losses.binary_logit_loss(ops.ones_like(d_logits), d_logits)
@@ -450,7 +484,20 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
         adversarial = taps.weighted_mean(adversarial, sample_weight)
         mimic = taps.weighted_mean(mimic, sample_weight)
         total = self.adversarial_weight * adversarial + self.mimic_weight * mimic
-        if y is not None:
+        parts = (adversarial, mimic)
+        if self.teacher_layer is not None:
+            if teacher_logits is None:
+                raise ValueError(
+                    "With feature taps, `_student_objective` needs `teacher_logits` for the "
+                    "output-level mimic term; the backend trainer must pass them."
+                )
+            output_mimic = taps.weighted_mean(
+                losses.mimic_error(teacher_logits, student_logits, self.mimic_loss),
+                sample_weight,
+            )
+            total = total + self.output_mimic_weight * output_mimic
+            parts = (*parts, output_mimic)
+        if y is not None and self._uses_label_term:
             label_term = (
                 ops.sparse_categorical_crossentropy(
                     ops.reshape(y, (-1,)), student_logits, from_logits=True
@@ -461,42 +508,26 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
             total = total + self.label_loss_weight * taps.weighted_mean(label_term, sample_weight)
         if training and self.student.losses:
             total = total + ops.sum(ops.stack(self.student.losses))
-        return total, adversarial, mimic
+        return (total, *parts)
 
     def _update_trackers(
         self, objective, discriminator, teacher_logits, student_logits, sample_weight
     ):
-        """Records `objective = (total, adversarial, mimic)` and `discriminator = (loss,
-        accuracy)` for one batch, plus the student/teacher argmax agreement."""
-        for tracker, value in zip(
-            (
-                self.loss_tracker,
-                self.adversarial_loss_tracker,
-                self.mimic_loss_tracker,
-                self.discriminator_loss_tracker,
-                self.discriminator_accuracy_tracker,
-            ),
-            (*objective, *discriminator),
-        ):
+        """Records `objective = (total, adversarial, mimic[, output_mimic])` and
+        `discriminator = (loss, accuracy)` for one batch, plus the student/teacher argmax
+        agreement."""
+        trackers = (
+            self.loss_tracker,
+            self.adversarial_loss_tracker,
+            self.mimic_loss_tracker,
+            self.output_mimic_loss_tracker,
+        )[: len(objective)]
+        trackers += (self.discriminator_loss_tracker, self.discriminator_accuracy_tracker)
+        for tracker, value in zip(trackers, (*objective, *discriminator)):
             tracker.update_state(value)
         self.teacher_agreement_tracker.update_state(
             taps.agreement(teacher_logits, student_logits), sample_weight=sample_weight
         )
-
-    def test_step(self, data):
-        x, y, sample_weight, cached = self._unpack(data)
-        teacher_features, teacher_logits = self._teacher_outputs(x, cached)
-        student_features, student_logits = self._student_outputs(x, training=False)
-        discriminator = self._discriminator_objective(
-            teacher_features, student_features, training=False
-        )
-        objective = self._student_objective(
-            teacher_features, student_features, student_logits, y, sample_weight, training=False
-        )
-        self._update_trackers(
-            objective, discriminator, teacher_logits, student_logits, sample_weight
-        )
-        return self.compute_metrics(x, y, student_logits, sample_weight)
 
     # ------------------------------------------------------------------ deployment
 
@@ -534,7 +565,16 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
             }
         )
         for name, variable in self.hyperparameters.items():
-            config[name] = float(ops.convert_to_numpy(variable))
+            value = float(ops.convert_to_numpy(variable))
+            try:
+                config[name] = hp.check_value(name, value)
+            except ValueError as e:
+                # Refuse to write a file that could not be loaded back.
+                raise ValueError(
+                    f"Cannot serialize the distiller: {e} It was changed during training "
+                    "(a callback or `variable.assign`); set a valid value with "
+                    "`distiller.set_hyperparameter(...)` first."
+                ) from None
         return config
 
     @classmethod
