@@ -1,32 +1,90 @@
-"""Shared test set-up: point TFDS at the offline data directory beside the checkout."""
+"""Shared test set-up: the TFDS data directory, the `tfds(...)` marker, MNIST fixtures.
+
+TFDS data:
+
+- `../shared/tfds` beside the checkout is used as `TFDS_DATA_DIR` when that variable is unset
+  and the folder exists. `KERAS_ANC_TEST_NO_SHARED=1` ignores it, to simulate a fresh machine.
+- Tests never download: `KERAS_ANC_OFFLINE=1` is set for this process and the subprocesses it
+  starts, so a missing data set fails at once instead of retrying a download.
+- `@pytest.mark.tfds("mnist", ...)` (on a test, a class, a module's `pytestmark = ...` or a
+  `pytest.param(..., marks=...)`) skips the test, before its fixtures run, with a one-line
+  reason when a named data set is not prepared in the TFDS data directory.
+
+The `mnist` fixture is the MNIST sample embedded in keras-anc (real MNIST digits), so the tests
+that train on MNIST run everywhere.
+
+Fresh-machine simulation:
+
+    mkdir -p /tmp/empty_tfds_dir
+    KERAS_ANC_TEST_NO_SHARED=1 TFDS_DATA_DIR=/tmp/empty_tfds_dir .venv/bin/pytest tests/data
+"""
 
 import os
 import pathlib
 
 _SHARED_TFDS = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "tfds"
-if "TFDS_DATA_DIR" not in os.environ and _SHARED_TFDS.is_dir():
+_NO_SHARED = os.environ.get("KERAS_ANC_TEST_NO_SHARED", "").strip() not in ("", "0")
+if "TFDS_DATA_DIR" not in os.environ and not _NO_SHARED and _SHARED_TFDS.is_dir():
     os.environ["TFDS_DATA_DIR"] = str(_SHARED_TFDS)
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_ANC_OFFLINE", "1")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import tensorflow_datasets as tfds  # noqa: E402
+
+_SKIP_REASON = (
+    "TFDS data set {name!r} is not prepared in {where}; set TFDS_DATA_DIR to a prepared TFDS "
+    "data directory (see README)"
+)
+_prepared = {}
 
 
-def _load_mnist(split):
-    images, labels = tfds.as_numpy(
-        tfds.load("mnist", split=split, batch_size=-1, as_supervised=True)
-    )
-    return images.astype("float32") / 255.0, labels.astype("int64")
+def _tfds_data_dir():
+    """The TFDS data directory the tests read (what `tfds.load` uses without `data_dir=`)."""
+    return os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
+
+
+def _missing_tfds_reason(*names):
+    """A one-line skip reason for the first of `names` not prepared, or `None` if all are."""
+    for name in names:
+        if name not in _prepared:
+            from keras_anc import data
+
+            _prepared[name] = data.is_prepared(name)
+        if not _prepared[name]:
+            return _SKIP_REASON.format(name=name, where=_tfds_data_dir())
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        names = [name for mark in item.iter_markers("tfds") for name in mark.args]
+        if not names:
+            continue
+        reason = _missing_tfds_reason(*names)
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def _sample_split(split):
+    from keras_anc.data.sample import sample_arrays
+
+    arrays = sample_arrays()
+    images = arrays[f"x_{split}"].astype("float32") / 255.0
+    return images, arrays[f"y_{split}"].astype("int64")
 
 
 @pytest.fixture(scope="session")
 def mnist():
-    """Real MNIST from the offline TFDS directory: 8,000 training and 2,000 test images."""
-    x_train, y_train = _load_mnist("train[:8000]")
-    x_test, y_test = _load_mnist("test[:2000]")
+    """Real MNIST digits from the embedded sample: 6,000 training and 1,000 test images.
+
+    Images are float32 in [0, 1] with shape (n, 28, 28, 1); labels are int64. The classes are
+    balanced (600 and 100 per digit) and interleaved in TFDS order. No TFDS data is needed.
+    """
+    x_train, y_train = _sample_split("train")
+    x_test, y_test = _sample_split("test")
     return x_train, y_train, x_test, y_test
 
 
@@ -44,7 +102,7 @@ def make_mlp(hidden, name, num_classes=10, input_shape=(28, 28, 1), seed=0):
 
 @pytest.fixture(scope="session")
 def mnist_teacher(mnist):
-    """An MLP teacher trained with labels on real MNIST (about 93% test accuracy)."""
+    """An MLP teacher trained with labels on the MNIST sample (about 93% test accuracy)."""
     x_train, y_train, _, _ = mnist
     teacher = make_mlp([256, 128], "teacher")
     teacher.compile(

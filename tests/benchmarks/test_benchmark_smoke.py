@@ -1,7 +1,8 @@
 """Smoke runs of the benchmark scripts (`--smoke`): they must keep working end to end.
 
-Each runs its real command in a subprocess, on real TFDS data, and checks the files it
-writes and their keys. Accuracy numbers are not asserted: a smoke run trains for seconds.
+Each runs its real command in a subprocess, on real TFDS data (skipped, with the reason, when
+the data set is not prepared), and checks the files it writes and their keys. Accuracy numbers
+are not asserted: a smoke run trains for seconds.
 """
 
 import json
@@ -30,6 +31,7 @@ def _run(module, *args):
 
 
 @pytest.mark.slow
+@pytest.mark.tfds("mnist")  # the smoke preset's one dataset
 def test_accuracy_smoke_writes_results_table_and_plots(tmp_path):
     out = tmp_path / "acc"
     _run("benchmarks.accuracy", "--out", str(out), "--cache-dir", str(tmp_path / "cache"))
@@ -54,6 +56,7 @@ def test_accuracy_smoke_writes_results_table_and_plots(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.tfds("cifar10")
 def test_speed_smoke_writes_throughputs_and_ratios(tmp_path):
     out = tmp_path / "speed"
     _run("benchmarks.speed", "--out", str(out))
@@ -83,7 +86,7 @@ def test_cached_teacher_outputs_train_the_real_student(mnist, mnist_teacher, stu
 
     sys.path.insert(0, str(ROOT))
     from benchmarks.speed import with_cached_teacher
-    from keras_anc.baselines import MimicDistiller
+    from keras_anc.distillers import MimicDistiller
 
     x, y, _, _ = mnist
     x, y = x[:512], y[:512]
