@@ -1,6 +1,7 @@
-"""Accuracy benchmark: every method of `keras_anc.baselines` on the same teacher/student.
+"""Accuracy benchmark: every method of `keras_anc.methods` on the same teacher/student.
 
-One teacher per dataset is trained once and cached on disk; for every seed, one student
+One teacher per dataset is trained once and kept in the teacher store
+(`keras_anc.teacher_store`); for every seed, one student
 initialization is drawn and every method starts from it, on the same data, batches and
 optimizer schedule. Reports mean +- std test accuracy over seeds, the gap to the teacher,
 parameter counts and the compression ratio, and writes `results.json`, `results.md`,
@@ -15,13 +16,11 @@ python -m benchmarks.accuracy --smoke --out /tmp/acc_smoke
 """
 
 import argparse
-import hashlib
 import json
-import os
 import pathlib
 import time
 
-from benchmarks.common import environment, load_arrays
+from benchmarks.common import environment, load_arrays, save_figure, write_text
 
 # The digit datasets' pair, data and schedule in the cpu preset.
 _DIGITS = {
@@ -115,6 +114,7 @@ PRESETS = {
 }
 
 RESULT_KEYS = ("preset", "environment", "methods", "datasets", "wall_seconds")
+_TEACHER_SEED = 1234
 
 
 def _dataset(x, y, batch_size, seed, labels=True, shuffle=True):
@@ -127,21 +127,31 @@ def _dataset(x, y, batch_size, seed, labels=True, shuffle=True):
 
 
 def _teacher(name, spec, data, batch_size, learning_rate, cache_dir, log):
-    """Loads the cached teacher of this configuration, or trains and caches it."""
+    """Loads this configuration's teacher from the teacher store, or trains and stores it."""
     import keras
 
     from keras_anc.models import get_model
+    from keras_anc.teacher_store import TeacherStore
 
-    key = json.dumps(
-        [name, spec["teacher"], spec["train"], spec["teacher_epochs"], batch_size, learning_rate]
-    )
-    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
-    path = pathlib.Path(cache_dir) / f"{name}_{spec['teacher']}_{digest}.keras"
-    if path.exists():
-        log(f"[{name}] teacher {spec['teacher']} from cache {path}")
-        return keras.saving.load_model(path, compile=False), str(path), 0.0
+    store = TeacherStore(cache_dir)
+    key = {
+        "trained_by": "benchmarks.accuracy",
+        "dataset": name,
+        "teacher": spec["teacher"],
+        "train": spec["train"],
+        "teacher_epochs": spec["teacher_epochs"],
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "seed": _TEACHER_SEED,
+    }
+    prefix = f"{name}-{spec['teacher']}"
+    path = store.path_for(key, prefix=prefix)
+    teacher = store.load(key, prefix=prefix)
+    if teacher is not None:
+        log(f"[{name}] teacher {spec['teacher']} from the store: {path}")
+        return teacher, str(path), 0.0
     x, y = data
-    keras.utils.set_random_seed(1234)
+    keras.utils.set_random_seed(_TEACHER_SEED)
     teacher = get_model(spec["teacher"], input_shape=x.shape[1:], num_classes=10, name="teacher")
     teacher.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
@@ -149,11 +159,12 @@ def _teacher(name, spec, data, batch_size, learning_rate, cache_dir, log):
         metrics=["accuracy"],
     )
     start = time.perf_counter()
-    teacher.fit(_dataset(x, y, batch_size, seed=1234), epochs=spec["teacher_epochs"], verbose=0)
+    teacher.fit(
+        _dataset(x, y, batch_size, seed=_TEACHER_SEED), epochs=spec["teacher_epochs"], verbose=0
+    )
     seconds = time.perf_counter() - start
-    path.parent.mkdir(parents=True, exist_ok=True)
-    teacher.save(path)
-    log(f"[{name}] trained teacher {spec['teacher']} in {seconds:.0f}s, cached at {path}")
+    store.save(teacher, key, prefix=prefix)
+    log(f"[{name}] trained teacher {spec['teacher']} in {seconds:.0f}s, stored at {path}")
     return teacher, str(path), seconds
 
 
@@ -169,11 +180,11 @@ def run(preset, out, cache_dir, methods=None, datasets=None, seeds=None, log=pri
     import keras
     import numpy as np
 
-    from keras_anc import baselines
+    from keras_anc import methods as methods_lib
     from keras_anc.models import get_model
 
     config = PRESETS[preset]
-    methods = list(methods or baselines.available_methods())
+    methods = list(methods or methods_lib.available_methods())
     seeds = list(seeds if seeds is not None else config["seeds"])
     names = list(datasets or config["datasets"])
     batch_size, lr = config["batch_size"], config["learning_rate"]
@@ -222,18 +233,18 @@ def run(preset, out, cache_dir, methods=None, datasets=None, seeds=None, log=pri
                 )
                 student.set_weights(init_weights)
                 keras.utils.set_random_seed(seed)
-                options = {"seed": seed} if method.startswith("anc") else {}
-                model = baselines.make_method(
+                options = {"seed": seed} if "seed" in methods_lib.method_options(method) else {}
+                model = methods_lib.make_method(
                     method, teacher, student, optimizer=keras.optimizers.Adam(lr), **options
                 )
                 train = _dataset(
-                    x_train, y_train, batch_size, seed, labels=baselines.uses_labels(method)
+                    x_train, y_train, batch_size, seed, labels=methods_lib.uses_labels(method)
                 )
                 val = _dataset(x_curve, y_curve, 512, seed, shuffle=False)
                 start = time.perf_counter()
                 history = model.fit(train, epochs=spec["epochs"], validation_data=val, verbose=0)
                 seconds = time.perf_counter() - start
-                acc = _accuracy(baselines.student_of(model), x_test, y_test)
+                acc = _accuracy(methods_lib.student_of(model), x_test, y_test)
                 record = entry["methods"].setdefault(
                     method, {"accuracy": [], "seconds": [], "curves": []}
                 )
@@ -257,8 +268,8 @@ def run(preset, out, cache_dir, methods=None, datasets=None, seeds=None, log=pri
 
 def _write(results, out, started):
     results["wall_seconds"] = time.perf_counter() - started
-    (out / "results.json").write_text(json.dumps(results, indent=1))
-    (out / "results.md").write_text(markdown_table(results))
+    write_text(out / "results.json", json.dumps(results, indent=1))
+    write_text(out / "results.md", markdown_table(results))
     plot(results, out)
 
 
@@ -280,7 +291,7 @@ def markdown_table(results):
             "| paired Δ vs labels (pp) | paired Δ vs logit_regression (pp) | s / run |",
             "|---|---|---|---|---|---|---|",
         ]
-        from keras_anc.baselines import uses_labels
+        from keras_anc.methods import uses_labels
 
         for method, rec in entry["methods"].items():
             lines.append(
@@ -344,7 +355,7 @@ def plot(results, out):
         ax.set_ylabel("test accuracy (%)")
         ax.legend(loc="lower right")
     fig.tight_layout()
-    fig.savefig(out / "accuracy.png", dpi=110)
+    save_figure(fig, out / "accuracy.png", dpi=110)
     plt.close(fig)
 
     fig, axes = plt.subplots(1, len(entries), figsize=(5 * len(entries), 4), squeeze=False)
@@ -361,7 +372,7 @@ def plot(results, out):
         ax.set_ylabel("accuracy (%)")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "curves.png", dpi=110)
+    save_figure(fig, out / "curves.png", dpi=110)
     plt.close(fig)
 
 
@@ -370,7 +381,11 @@ def main(argv=None):
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     parser.add_argument("--smoke", action="store_true", help="alias of --preset smoke")
     parser.add_argument("--out", default="docs/benchmark_results/accuracy")
-    parser.add_argument("--cache-dir", default=os.path.expanduser("~/.cache/keras_anc_bench"))
+    parser.add_argument(
+        "--cache-dir",
+        default=None,
+        help="root of the teacher store (default: keras_anc.teacher_store's default root)",
+    )
     parser.add_argument("--methods", nargs="*", help="subset of methods (default: all)")
     parser.add_argument("--datasets", nargs="*", help="subset of the preset's datasets")
     parser.add_argument("--seeds", nargs="*", type=int, help="override the preset's seeds")
@@ -382,7 +397,7 @@ def main(argv=None):
     if args.render:
         out = pathlib.Path(args.out)
         results = json.loads((out / "results.json").read_text())
-        (out / "results.md").write_text(markdown_table(results))
+        write_text(out / "results.md", markdown_table(results))
         plot(results, out)
         return
 

@@ -1,7 +1,10 @@
-"""Shared helpers of the benchmarks: real TFDS data as arrays, machine description."""
+"""Shared helpers of the benchmarks: real TFDS data as arrays, machine description, atomic
+writes of result files."""
 
 import os
+import pathlib
 import platform
+import secrets
 import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -40,3 +43,32 @@ def environment():
         "tfds_data_dir": os.environ.get("TFDS_DATA_DIR"),
         "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
     }
+
+
+def _temporary_name(path):
+    return path.parent / f".{path.stem}-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}"
+
+
+def write_text(path, text):
+    """Writes `text` to `path` atomically (a temporary name in the same folder, then
+    `os.replace`), so an interrupted benchmark never leaves a truncated results file."""
+    path = pathlib.Path(path)
+    tmp = _temporary_name(path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def save_figure(fig, path, **kwargs):
+    """`fig.savefig(path, **kwargs)`, atomically."""
+    path = pathlib.Path(path)
+    tmp = _temporary_name(path)
+    try:
+        fig.savefig(tmp, **kwargs)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

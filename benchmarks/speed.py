@@ -25,12 +25,12 @@ import subprocess
 import sys
 import time
 
-from benchmarks.common import environment, load_arrays
+from benchmarks.common import environment, load_arrays, write_text
 
 CORE = ("student_labels", "teacher_inference", "floor", "keras_distiller", "anc")
 DIAGNOSTIC = (
     "keras_distiller_mse",  # Keras Distiller, L2 on logits, no label term: the floor's math
-    "floor_teacher_in_tape",  # the floor with the teacher forward inside the gradient tape
+    "floor_teacher_in_tape",  # the floor with the teacher inside the tape: logit_regression
     "anc_jit",
     "floor_jit",
     "keras_distiller_jit",
@@ -50,32 +50,33 @@ GRAPH_CONFIGS = (
 RESULT_KEYS = ("environment", "settings", "configs", "ratios", "rss", "mixed_precision")
 
 
-def _mimic_in_tape_class():
-    """`MimicDistiller` whose teacher forward runs inside the student's gradient tape, as
-    in Keras' `Distiller` (whose `compute_loss` calls the teacher under the tape)."""
+def _floor_class():
+    """`MimicDistiller` with the teacher's forward pass *outside* the student's gradient
+    tape, as in `AdversarialDistiller`'s step: the floor of any distillation step (one
+    student training step plus one teacher inference). The library's `MimicDistiller`
+    (the `logit_regression` method) computes its loss in `compute_loss`, which Keras runs
+    under the tape; that is the `floor_teacher_in_tape` diagnostic."""
+    import keras
     import tensorflow as tf
     from keras import ops
 
-    from keras_anc.baselines import MimicDistiller
+    from keras_anc import losses
+    from keras_anc.distillers import MimicDistiller, taps
 
-    class MimicTeacherInTape(MimicDistiller):
+    class MimicTeacherOutsideTape(MimicDistiller):
         def train_step(self, data):
-            x, y, sample_weight = self._unpack_data(data)
+            x, _, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+            teacher_logits = ops.cast(self.teacher(x, training=False), "float32")
             with tf.GradientTape() as tape:
-                teacher_logits = ops.cast(self.teacher(x, training=False), "float32")
-                student_logits = self.student(x, training=True)
-                loss = self._loss(teacher_logits, student_logits, sample_weight)
+                student_logits = ops.cast(self.student(x, training=True), "float32")
+                error = losses.mimic_error(teacher_logits, student_logits, self.mimic_loss)
+                loss = taps.weighted_mean(error, sample_weight)
             variables = self.student.trainable_variables
             self.optimizer.apply(tape.gradient(loss, variables), variables)
-            return self._finish(x, y, sample_weight, loss, teacher_logits, student_logits)
+            self.agreement_tracker.update_state(taps.agreement(teacher_logits, student_logits))
+            return {"loss": loss, "teacher_agreement": self.agreement_tracker.result()}
 
-        @staticmethod
-        def _unpack_data(data):
-            import keras
-
-            return keras.utils.unpack_x_y_sample_weight(data)
-
-    return MimicTeacherInTape
+    return MimicTeacherOutsideTape
 
 
 def _stop_gradient_distiller_class():
@@ -140,8 +141,8 @@ def _build(config, teacher, student, x, y, batch_size):
     import keras
     import tensorflow as tf
 
-    import keras_anc
-    from keras_anc.baselines import MimicDistiller
+    from keras_anc.distillers import MimicDistiller
+    from keras_anc.methods import make_method
 
     ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     jit = config.endswith("_jit")
@@ -160,8 +161,8 @@ def _build(config, teacher, student, x, y, batch_size):
         ds = pipeline((x, y))
         return None, ds, lambda: teacher.predict(ds, verbose=0)
     if config == "student_labels":
-        student.compile(optimizer=keras.optimizers.Adam(1e-3), loss=ce)
-        return student, pipeline((x, y)), None
+        model = make_method("labels", teacher, student, keras.optimizers.Adam(1e-3), metrics=None)
+        return model, pipeline((x, y)), None
     if config.startswith("keras_distiller"):
         cls = keras.distillation.Distiller
         if config == "keras_distiller_stop_gradient":
@@ -178,13 +179,11 @@ def _build(config, teacher, student, x, y, batch_size):
         return model, pipeline((x, y)), None
     if config == "anc_cached_teacher":
         # The library's lever: teacher outputs computed once and carried by the data.
-        from keras_anc.teacher_cache import with_teacher_outputs
+        from keras_anc.teacher_outputs import with_teacher_outputs
 
         ds = with_teacher_outputs((x, y), teacher, batch_size=batch_size, shuffle=False)
-        model = keras_anc.AdversarialDistiller(teacher, student, seed=0)
-        model.compile(
-            student_optimizer=keras.optimizers.Adam(1e-3),
-            discriminator_optimizer=keras.optimizers.Adam(1e-4),
+        model = make_method(
+            "anc", teacher, student, keras.optimizers.Adam(1e-3), metrics=None, seed=0
         )
         return model, ds, None
     if config == "floor_cached_teacher":
@@ -192,18 +191,26 @@ def _build(config, teacher, student, x, y, batch_size):
         model = MimicDistiller(stub, view)
         model.compile(optimizer=keras.optimizers.Adam(1e-3))
         return model, pipeline(((x, logits), y)), None
+    if config == "floor_teacher_in_tape":
+        # The library's `logit_regression` method: the floor's math in `compute_loss`.
+        model = make_method(
+            "logit_regression", teacher, student, keras.optimizers.Adam(1e-3), metrics=None
+        )
+        return model, pipeline((x, y)), None
     if config.startswith("floor"):
-        cls = _mimic_in_tape_class() if config == "floor_teacher_in_tape" else MimicDistiller
-        model = cls(teacher, student)
+        model = _floor_class()(teacher, student)
         model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit)
         return model, pipeline((x, y)), None
     if config.startswith("anc"):
-        model = keras_anc.AdversarialDistiller(teacher, student, seed=0)
-        model.compile(
-            student_optimizer=keras.optimizers.Adam(1e-3),
-            discriminator_optimizer=keras.optimizers.Adam(1e-4),
+        model = make_method(
+            "anc",
+            teacher,
+            student,
+            keras.optimizers.Adam(1e-3),
+            metrics=None,
             jit_compile=jit,
             steps_per_execution=spe,
+            seed=0,
         )
         if config == "anc_uncached_pipeline":
             import numpy as np
@@ -479,9 +486,9 @@ def main(argv=None):
             {"configs": configs, "size": args.size, "tries": args.first_epoch}
         )
         out.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=1))
+        write_text(path, json.dumps(results, indent=1))
         if "configs" in results:
-            (out / "results.md").write_text(markdown(results))
+            write_text(out / "results.md", markdown(results))
         return
     if args.graph_ops:
         out = pathlib.Path(args.out)
@@ -489,14 +496,14 @@ def main(argv=None):
         results = json.loads(path.read_text()) if path.exists() else {}
         results["graph_ops"] = graph_ops(list(args.configs or GRAPH_CONFIGS), args.batch_size)
         out.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=1))
+        write_text(path, json.dumps(results, indent=1))
         if "configs" in results:
-            (out / "results.md").write_text(markdown(results))
+            write_text(out / "results.md", markdown(results))
         return
     if args.render:
         out = pathlib.Path(args.out)
         results = json.loads((out / "results.json").read_text())
-        (out / "results.md").write_text(markdown(results))
+        write_text(out / "results.md", markdown(results))
         return
     if args.probe:
         print(json.dumps(probe(args.probe, args.size, args.repeats, args.batch_size, args.policy)))
@@ -544,8 +551,8 @@ def main(argv=None):
     results["wall_seconds"] = time.perf_counter() - started
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=1))
-    (out / "results.md").write_text(markdown(results))
+    write_text(out / "results.json", json.dumps(results, indent=1))
+    write_text(out / "results.md", markdown(results))
     log(f"wrote {out / 'results.json'} and {out / 'results.md'}")
 
 

@@ -3,10 +3,10 @@
 Distil a large teacher into a small student without labels, by training the student
 against a discriminator (Belagiannis, Farshad, Galasso, arXiv:1803.10750).
 
-Everything loads on first use (PEP 562), so `import keras_anc` is instant: the
-algorithm (distillers, discriminator, losses, callbacks, methods, models) needs Keras
-alone, on any backend; `data`, `export`, `teacher_outputs` and `teacher_store` need
-TensorFlow. The command line (`keras_anc.cli`) is never imported by the library.
+Everything loads on first use (PEP 562), so `import keras_anc` is instant. The
+algorithm (distillers, discriminator, losses, callbacks, methods, models) and the
+`teacher_store` need Keras alone, on any backend; `data`, `export` and
+`teacher_outputs` need TensorFlow. The command line (`keras_anc.cli`) is never imported by the library.
 """
 
 import importlib

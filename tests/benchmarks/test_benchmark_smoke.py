@@ -52,7 +52,7 @@ def test_accuracy_smoke_writes_results_table_and_plots(tmp_path):
     table = (out / "results.md").read_text()
     assert "| anc |" in table and "| hinton_kd |" in table
     # The teacher is cached on disk, keyed by its configuration, for later runs.
-    assert list((tmp_path / "cache").glob("mnist_*.keras"))
+    assert list((tmp_path / "cache" / "teachers").glob("mnist-*.keras"))
 
 
 @pytest.mark.slow

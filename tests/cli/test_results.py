@@ -1,17 +1,18 @@
-"""Run reports: JSON, Markdown and the training-curve plot."""
+"""The files of a run: results JSON, Markdown summary and the training-curve plot."""
 
 import json
 
 import numpy as np
 
-from keras_anc import report
+from keras_anc.cli import results
 
 
 def test_json_is_safe_for_numpy_and_nan(tmp_path):
-    path = report.write_json(
+    path = results.write_json(
         {"a": np.float32(0.5), "b": [np.int64(3), float("nan")]}, tmp_path / "r.json"
     )
     assert json.loads(path.read_text()) == {"a": 0.5, "b": [3, None]}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # written via a temporary name
 
 
 def test_plot_writes_a_png_with_every_logged_curve(tmp_path):
@@ -22,16 +23,17 @@ def test_plot_writes_a_png_with_every_logged_curve(tmp_path):
         "teacher_agreement": [0.5, 0.8],
         "mimic_weight": [1.0, 0.5],
     }
-    path = report.plot_history(history, tmp_path / "curves.png", title="t")
+    path = results.plot_history(history, tmp_path / "curves.png", title="t")
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     # Four panels (objective, discriminator, quality, other) make a wide figure.
     width = int.from_bytes(data[16:20], "big")
     assert width > 1500
+    assert [p.name for p in tmp_path.iterdir()] == ["curves.png"]
 
 
 def test_summary_mentions_the_comparison():
-    text = report.summary_markdown(
+    text = results.summary_markdown(
         {
             "method": "anc",
             "dataset": "mnist_sample",

@@ -1,14 +1,17 @@
-"""The `keras-anc` command line, end to end on real data."""
+"""The `keras-anc` command line: parsing, help, errors, and every command end to end."""
 
 import json
+import os
 import pathlib
+import subprocess
+import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_anc import cli
+from keras_anc.cli import main as cli
 
 
 def _run(capsys, *argv):
@@ -47,9 +50,10 @@ def test_default_distill_and_rerun_from_saved_config(tmp_path, capsys):
     )
     assert "student, anc" in stdout and "without labels" in stdout
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
-    assert list(cache.rglob("*.keras")), "the teacher was cached"
+    stored = list((cache / "teachers").glob("*.keras"))
+    assert [str(p) for p in stored] == [results["teacher_path"]], "the teacher was stored"
 
-    # Re-run exactly from the saved config: the cached teacher is reused.
+    # Re-run exactly from the saved config: the stored teacher is reused.
     status, stdout, _ = _run(
         capsys, "distill", "--config", str(out / "config.yaml"), "--out", str(tmp_path / "again")
     )
@@ -57,9 +61,13 @@ def test_default_distill_and_rerun_from_saved_config(tmp_path, capsys):
     again = json.loads((tmp_path / "again" / "results.json").read_text())
     assert again["teacher"]["accuracy"] == teacher["accuracy"]
     assert again["teacher_path"] == results["teacher_path"]
+    # Training the teacher in the first run did not change what the method drew.
+    assert again["student"]["accuracy"] == student["accuracy"]
+    assert again["history"]["loss"] == results["history"]["loss"]
 
 
 @pytest.mark.slow
+@pytest.mark.tfds("mnist")
 def test_teacher_distill_evaluate_export_on_tfds_mnist(tmp_path, capsys):
     common = ["--dataset", "mnist", "--train-examples", "3000", "--test-examples", "500"]
     status, stdout, _ = _run(
@@ -157,11 +165,13 @@ def test_teacher_distill_evaluate_export_on_tfds_mnist(tmp_path, capsys):
     [
         (["distill", "--dataset", "imagenet_toy"], "Unknown dataset name 'imagenet_toy'"),
         (["distill", "--student-model", "resnet9000"], "resnet9000"),
-        (["distill", "--method", "magic"], "magic"),
+        (["distill", "--method", "magic"], "must be one of labels, hinton_kd"),
         (["distill", "--epochs", "many"], "expects int"),
+        (["distill", "--mimic-loss", "huber"], "must be one of l2, l1"),
+        (["distill", "--discriminator-units", "wide"], "expects a list of integers"),
         (
             ["distill", "--method", "hinton_kd", "--adversarial-sample-rate", "0.2"],
-            "does not use adversarial_sample_rate",
+            "Method 'hinton_kd' does not take adversarial_sample_rate",
         ),
         (["evaluate"], "needs --model"),
     ],
@@ -207,10 +217,72 @@ def test_help_lists_commands(capsys):
         assert command in out
 
 
+def test_distill_help_lists_the_methods_and_their_options(capsys):
+    from keras_anc import methods
+
+    with pytest.raises(SystemExit):
+        cli.main(["distill", "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # undo argparse's line wrapping
+    assert "One of: " + ", ".join(methods.available_methods()) + ". (default: anc)" in out
+    for name in methods.OPTIONS:
+        assert "--" + name.replace("_", "-") in out, name
+    assert "(default: None)" not in out
+
+
 def test_flags_are_typed(capsys, tmp_path):
     parser = cli.build_parser()
-    args = parser.parse_args(["distill", "--epochs", "4", "--jit-compile"])
-    config = cli._configuration(args)
+    args = parser.parse_args(
+        ["distill", "--epochs", "4", "--jit-compile", "--discriminator-units", "32,16"]
+    )
+    config = cli.configuration(args)
     assert config["epochs"] == 4 and config["jit_compile"] is True
+    assert config["discriminator_units"] == (32, 16)
     assert np.isclose(config["learning_rate"], 3e-3)
+    assert config["temperature"] is None  # unset: the method's default
     assert isinstance(pathlib.Path(config["dataset"]), pathlib.Path)
+
+
+def _python(code, **env):
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **env},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_parsing_and_help_load_no_keras():
+    out = _python(
+        "import sys\n"
+        "from keras_anc.cli import main\n"
+        "main.build_parser().format_help()\n"
+        "args = main.build_parser().parse_args(['distill', '--method', 'hinton_kd'])\n"
+        "main.configuration(args)\n"
+        "heavy = ('keras', 'tensorflow', 'matplotlib', 'keras_anc.cli.commands.distill')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    assert out.strip() == "[]"
+
+
+def test_the_library_never_imports_the_command_line():
+    out = _python(
+        "import sys\n"
+        "import keras_anc\n"
+        "for name in keras_anc.__all__:\n"
+        "    getattr(keras_anc, name)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('keras_anc.cli')))\n"
+        "print('keras' in sys.modules)\n"
+    )
+    assert out.split() == ["[]", "True"]  # the library itself was loaded
+
+
+def test_tensorflow_logs_are_hidden_unless_verbose(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    cli.main(["evaluate"])  # a user error, after the level is set
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL")
+    cli.main(["evaluate", "--verbose"])
+    assert "TF_CPP_MIN_LOG_LEVEL" not in os.environ

@@ -1,8 +1,15 @@
-"""Run reports: `results.json`, a Markdown summary and a PNG of the training curves."""
+"""The files a command-line run writes beside its model: `results.json`, `summary.md`
+and `curves.png`.
+
+(The deployment measurements of `keras-anc export`, `keras_anc.export.export_report`, are
+stored under the `"deployment"` key of the same `results.json`.)
+"""
 
 import json
 import math
 import pathlib
+
+from keras_anc.cli import _files
 
 _CURVE_PANELS = (
     ("Student objective", ("loss", "adversarial_loss", "mimic_loss")),
@@ -12,10 +19,15 @@ _CURVE_PANELS = (
 
 
 def write_json(results, path):
-    """Writes `results` as indented JSON (NaN and numpy scalars made JSON-safe)."""
-    path = pathlib.Path(path)
-    path.write_text(json.dumps(_jsonable(results), indent=2) + "\n")
-    return path
+    """Writes `results` as indented JSON, atomically (NaN and numpy scalars made JSON-safe).
+
+    Example:
+
+    ```python
+    write_json({"accuracy": np.float32(0.9)}, "runs/r/results.json")
+    ```
+    """
+    return _files.write_text(path, json.dumps(_jsonable(results), indent=2) + "\n")
 
 
 def _jsonable(value):
@@ -31,7 +43,7 @@ def _jsonable(value):
 
 
 def plot_history(history, path, title=None):
-    """Plots training curves (losses, discriminator accuracy, student accuracy) to a PNG.
+    """Plots a run's training curves (losses, discriminator, student quality) to a PNG.
 
     Args:
         history: A `keras.callbacks.History` or its `.history` dict.
@@ -40,6 +52,13 @@ def plot_history(history, path, title=None):
 
     Returns:
         The path written.
+
+    Example:
+
+    ```python
+    history = distiller.fit(train, epochs=5)
+    plot_history(history, "runs/r/curves.png", title="anc on mnist")
+    ```
     """
     import matplotlib
 
@@ -75,8 +94,11 @@ def plot_history(history, path, title=None):
         fig.suptitle(title)
     fig.tight_layout()
     path = pathlib.Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        with _files.replacing(path) as tmp:
+            fig.savefig(tmp, dpi=110)
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -91,7 +113,14 @@ def _fmt(value, kind="float"):
 
 
 def summary_markdown(results):
-    """A short Markdown report of a distillation run's `results` dict."""
+    """A short Markdown summary of a distillation run's `results` dict (`summary.md`).
+
+    Example:
+
+    ```python
+    text = summary_markdown(json.loads(pathlib.Path("runs/r/results.json").read_text()))
+    ```
+    """
     teacher, student = results.get("teacher", {}), results.get("student", {})
     lines = [
         f"# keras-anc run: {results.get('method', '?')} on {results.get('dataset', '?')}",

@@ -1,0 +1,187 @@
+"""`keras-anc distill`: distil a student from a teacher by any registered method."""
+
+import os
+import time
+
+import keras
+import numpy as np
+
+from keras_anc import methods
+from keras_anc.cli import config as config_lib
+from keras_anc.cli.commands import _common
+from keras_anc.teacher_store import TeacherStore
+
+# The run options that determine a teacher trained on the fly: its key in the store.
+TEACHER_KEY_FIELDS = (
+    "dataset",
+    "teacher_model",
+    "teacher_epochs",
+    "train_examples",
+    "seed",
+    "batch_size",
+    "augment",
+)
+TEACHER_LEARNING_RATE = 1e-3
+
+
+def obtain_teacher(config):
+    """The teacher: loaded from `config['teacher']`, from the teacher store, or trained.
+
+    A teacher trained here is saved in the store (`config['cache_dir']`, else the
+    store's default root) for the next run with the same key fields; a store that
+    cannot be written is not an error.
+
+    Returns:
+        `(teacher, path)`, `path` being `None` when the teacher could not be stored.
+    """
+    if config.get("teacher"):
+        return _common.load_model_file(config["teacher"], "teacher"), str(config["teacher"])
+    store = TeacherStore(config.get("cache_dir"))
+    key = {k: config.get(k) for k in TEACHER_KEY_FIELDS}
+    prefix = f"{config['dataset']}-{config['teacher_model']}"
+    teacher = store.load(key, prefix=prefix)
+    if teacher is not None:
+        path = store.path_for(key, prefix=prefix)
+        _common.say(config, f"Using the stored teacher {path}")
+        return teacher, str(path)
+    _common.say(
+        config,
+        f"Training teacher {config['teacher_model']} on {config['dataset']} with labels "
+        f"({config['teacher_epochs']} epochs; stored for later runs) ...",
+    )
+    teacher, _ = _common.fit_teacher(
+        config, config["teacher_model"], config["teacher_epochs"], TEACHER_LEARNING_RATE
+    )
+    try:
+        path = store.save(teacher, key, prefix=prefix)
+    except OSError:
+        return teacher, None  # an unwritable store is not an error; the run goes on
+    return teacher, str(path)
+
+
+def build_method(config, teacher, student):
+    """The compiled model that trains `student` by `config['method']`.
+
+    Every method is built by `keras_anc.methods.make_method`, with the method options the
+    configuration sets (the others take the method's defaults).
+
+    Returns:
+        `(model, labels_needed)`.
+    """
+    model = methods.make_method(
+        config["method"],
+        teacher,
+        student,
+        optimizer=keras.optimizers.Adam(config["learning_rate"]),
+        metrics=["accuracy"],
+        jit_compile=config.get("jit_compile", False),
+        steps_per_execution=config.get("steps_per_execution", 1),
+        **config_lib.method_options(config),
+    )
+    return model, methods.uses_labels(config["method"])
+
+
+def run(config):
+    """Distils a student from a teacher by `config['method']` and reports the comparison.
+
+    Returns:
+        The results dict, also written to `results.json`.
+    """
+    start = time.perf_counter()
+    config_lib.method_options(config)  # fail on options the method lacks before any work
+    out = _common.prepare_output_dir(config, "distill")
+    info = _common.dataset_info(config)
+    # Fail on bad names before spending minutes on a teacher.
+    student = _common.build_zoo_model(config["student_model"], info, "student", config["seed"] + 1)
+    teacher, teacher_path = obtain_teacher(config)
+    test_ds = _common.test_stream(config)
+    architecture = teacher.name if config.get("teacher") else config["teacher_model"]
+    teacher_facts = _common.model_facts(teacher, architecture)
+    labels = _labels(test_ds)
+    teacher_pred = _predicted_classes(teacher, test_ds)
+    teacher_facts["accuracy"] = _share_equal(teacher_pred, labels)
+    student_before = _share_equal(_predicted_classes(student, test_ds), labels)
+
+    # Re-seed: the method's own initialisation (e.g. the discriminator's) must not depend
+    # on whether the teacher was just trained or loaded from the store.
+    keras.utils.set_random_seed(config["seed"] + 2)
+    model, labels_needed = build_method(config, teacher, student)
+    _common.say(
+        config,
+        f"Distilling {config['student_model']} from the teacher by '{config['method']}' "
+        f"({'with' if labels_needed else 'without'} labels, {config['epochs']} epochs) ...",
+    )
+    history = model.fit(
+        _common.train_stream(config, labels=labels_needed),
+        epochs=config["epochs"],
+        validation_data=test_ds,
+        verbose=_common.fit_verbosity(config),
+        shuffle=False,  # the tf.data pipeline shuffles
+    )
+    student_path = _common.save_model(student, out / "student.keras")
+    student_facts = _common.model_facts(student, config["student_model"])
+    student_pred = _predicted_classes(student, test_ds)
+    student_facts["accuracy"] = _share_equal(student_pred, labels)
+    student_facts["accuracy_before"] = student_before
+    student_facts["teacher_agreement"] = _share_equal(student_pred, teacher_pred)
+
+    results = {
+        "command": "distill",
+        "method": config["method"],
+        "dataset": config["dataset"],
+        "labels_used": bool(labels_needed),
+        "teacher": teacher_facts,
+        "student": student_facts,
+        "compression_ratio": round(teacher_facts["params"] / student_facts["params"], 2),
+        "accuracy_gap": teacher_facts["accuracy"] - student_facts["accuracy"],
+        "teacher_path": teacher_path,
+        "student_path": str(student_path),
+        "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
+        "wall_time_s": round(time.perf_counter() - start, 2),
+    }
+    _common.write_run_files(
+        config,
+        out,
+        results,
+        history,
+        f"{config['method']}: {config['student_model']} from {teacher_facts['architecture']}"
+        f" on {config['dataset']}",
+    )
+    return results
+
+
+def _predicted_classes(model, test_ds):
+    """Argmax predictions over a labelled dataset: one inference pass."""
+    return np.argmax(model.predict(test_ds.map(lambda x, y: x), verbose=0), axis=-1)
+
+
+def _labels(test_ds):
+    return np.concatenate([np.asarray(y) for _, y in test_ds]).reshape(-1)
+
+
+def _share_equal(a, b):
+    return float(np.mean(a == b))
+
+
+def print_summary(results):
+    """Prints the teacher / untrained student / trained student table and the verdict."""
+    t, s = results["teacher"], results["student"]
+    rows = [
+        ("teacher", t["architecture"], t["params"], t["accuracy"]),
+        ("student, untrained", s["architecture"], s["params"], s["accuracy_before"]),
+        (f"student, {results['method']}", s["architecture"], s["params"], s["accuracy"]),
+    ]
+    print()
+    print(f"{'model':<22}{'architecture':<14}{'parameters':>12}{'test accuracy':>16}")
+    for role, arch, params, acc in rows:
+        print(f"{role:<22}{arch:<14}{params:>12,}{100 * acc:>15.2f}%")
+    labels = "with labels" if results["labels_used"] else "without labels"
+    print(
+        f"\nThe student is {results['compression_ratio']}x smaller than the teacher, was "
+        f"trained {labels}, agrees with it on {100 * s['teacher_agreement']:.1f}% of test "
+        f"images, and is {100 * results['accuracy_gap']:.2f} points below it."
+    )
+    print(
+        f"Outputs in {os.path.dirname(results['student_path'])}/ (took "
+        f"{results['wall_time_s']:.0f} s)."
+    )

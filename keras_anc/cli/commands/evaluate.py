@@ -1,0 +1,33 @@
+"""`keras-anc evaluate`: accuracy of a saved model on a dataset split."""
+
+import json
+
+from keras_anc.cli.commands import _common
+
+
+def run(config):
+    """Evaluates a saved model (a student, a teacher, or a whole distiller) on a split.
+
+    Returns:
+        The results dict: accuracy and loss (of student and teacher, for a distiller).
+    """
+    model = _common.load_model_file(config["model"], "model")
+    test_ds = _common.test_stream(config, split=config["split"])
+    results = {
+        "command": "evaluate",
+        "model": str(config["model"]),
+        "split": config["split"],
+        "dataset": config["dataset"],
+    }
+    if hasattr(model, "student") and hasattr(model, "teacher"):
+        results["student"] = _common.evaluate_classifier(model.student, test_ds)
+        results["teacher"] = _common.evaluate_classifier(model.teacher, test_ds)
+    else:
+        results.update(_common.evaluate_classifier(model, test_ds))
+        results["params"] = int(model.count_params())
+    return results
+
+
+def print_summary(results):
+    """Prints the results as JSON."""
+    print(json.dumps(results, indent=2))
