@@ -19,8 +19,14 @@ there is downloaded only when that can work (decided within seconds); otherwise 
 `KERAS_ANC_OFFLINE=1` to turn automatic downloads off. The embedded MNIST sample
 (`"mnist_sample"`, `load_sample()`) needs no TFDS data at all.
 
+Label-free streams can be turned into *function matching* streams (Beyer et al., CVPR 2022):
+aggressive augmentation (`augment="aggressive"`) and mixing of the images of each batch
+(`mixing="mixup"` or `"cutmix"`, refused on streams with labels), or `function_matching(ds)`
+on any label-free stream. Streams with random augmentation are marked: `is_augmented(ds)`.
+
 The modules: `pipeline` (`load`, `from_arrays`, `from_dataset`, `drop_labels`),
-`augmentation` (`Augmentation` and presets), `dataset_info` (`DatasetInfo`, `info`,
+`augmentation` (`Augmentation`, presets, `is_augmented`), `function_matching`
+(`function_matching`, mixing), `dataset_info` (`DatasetInfo`, `info`,
 statistics), `tfds_source` (TFDS look-up, prepared check, `prepare`, `raw`) and `sample`
 (`load_sample`). This package needs TensorFlow (`tf.data`) and, for TFDS names,
 TensorFlow Datasets.
@@ -35,6 +41,9 @@ images = keras_anc.data.load("cifar10", "train", labels=False)  # x only: label-
 test = keras_anc.data.load("cifar10", "test")  # (x, y), no augmentation, fixed order
 meta = keras_anc.data.info("cifar10")  # num_classes, image_shape, mean, std, ...
 sample = keras_anc.data.load_sample("train")  # embedded MNIST sample, works offline
+views = keras_anc.data.load(
+    "cifar10", "train", labels=False, augment="aggressive", mixing="mixup"
+)  # function matching: teacher and student see the same mixed views
 ```
 """
 
@@ -48,8 +57,9 @@ except ImportError as e:
     ) from e
 
 from keras_anc.data._catalog import KNOWN_DATASETS, SAMPLE_NAME
-from keras_anc.data.augmentation import Augmentation
+from keras_anc.data.augmentation import Augmentation, is_augmented
 from keras_anc.data.dataset_info import DatasetInfo, info
+from keras_anc.data.function_matching import function_matching
 from keras_anc.data.pipeline import drop_labels, from_arrays, from_dataset, load
 from keras_anc.data.sample import load_sample
 from keras_anc.data.tfds_source import (
@@ -69,7 +79,9 @@ __all__ = [
     "drop_labels",
     "from_arrays",
     "from_dataset",
+    "function_matching",
     "info",
+    "is_augmented",
     "is_prepared",
     "load",
     "load_sample",

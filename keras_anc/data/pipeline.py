@@ -2,9 +2,9 @@
 
 Every pipeline yields batches of float32 images standardised with per-channel statistics and,
 unless `labels=False`, int32 class labels. The stage order is: decode -> cache (uint8) -> shuffle
--> batch -> augment -> standardise -> prefetch. Augmentation runs on raw pixels, so the padding
-is black as in the reference implementations, and the cache holds uint8 images (4x less memory
-than float32).
+-> batch -> augment -> mix (label-free streams only) -> standardise -> prefetch. Augmentation
+and mixing run on raw pixels, so the padding is black as in the reference implementations, and
+the cache holds uint8 images (4x less memory than float32).
 
 The seeded Keras augmentation layers keep a seed state that advances with each call, so the
 augmentation map runs on one thread to keep the random stream reproducible; it handles whole
@@ -18,8 +18,19 @@ import numpy as np
 import tensorflow as tf
 
 from keras_anc.data._catalog import SAMPLE_NAME
-from keras_anc.data.augmentation import generic_augmentation, resolve_augmentation
+from keras_anc.data.augmentation import (
+    describe_augmentation,
+    generic_augmentation,
+    mark_augmented,
+    resolve_augmentation,
+)
 from keras_anc.data.dataset_info import info
+from keras_anc.data.function_matching import (
+    DEFAULT_MIXING_ALPHA,
+    check_mixing,
+    mixing_layer,
+    mixing_seed,
+)
 from keras_anc.data.sample import sample_source
 from keras_anc.data.tfds_source import read_tfds
 
@@ -43,6 +54,8 @@ def load(
     take=None,
     download=None,
     drop_remainder=False,
+    mixing=None,
+    mixing_alpha=DEFAULT_MIXING_ALPHA,
 ):
     """Builds a batched, standardised `tf.data` pipeline for an image-classification dataset.
 
@@ -59,8 +72,9 @@ def load(
             consumer never receives them.
         augment: `None` uses the dataset's standard augmentation when `training` and none
             otherwise; `True` forces the dataset's standard augmentation; `False` or `"none"`
-            disables it; `"crop"` (4-pixel pad + crop), `"crop_flip"` or an `Augmentation` set
-            it explicitly.
+            disables it; `"crop"` (4-pixel pad + crop), `"crop_flip"`, `"aggressive"` (pad +
+            crop, zoom, rotation, flip for colour images: for function matching) or an
+            `Augmentation` set it explicitly.
         shuffle: Whether to shuffle examples (reshuffled each epoch). `None` means `training`.
         cache: `True` caches decoded uint8 images in memory, a string caches them to that file
             path, `False` disables caching.
@@ -74,20 +88,34 @@ def load(
             `DatasetNotPreparedError` saying how to provide the data; `True` always lets TFDS
             try (without network it retries for minutes); `False` never downloads.
         drop_remainder: Whether to drop the last incomplete batch (gives static batch shapes).
+        mixing: `None` (default), `"mixup"` or `"cutmix"`: mix the (augmented) images of each
+            batch, for function matching (see `keras_anc.data.function_matching`). Needs
+            `labels=False`: a label cannot follow a mixed image, a teacher can.
+        mixing_alpha: Beta(alpha, alpha) parameter of the mixing weights (mixup) or of the
+            area kept (cutmix, at most 1); `1.0` draws them uniformly from [0, 1].
 
     Returns:
         A `tf.data.Dataset` of `(images, labels)` with float32 images of shape
         `(batch, height, width, channels)` and int32 labels of shape `(batch,)`, or of images
-        only when `labels=False`.
+        only when `labels=False`. Streams with random augmentation or mixing are marked:
+        `keras_anc.data.is_augmented(ds)` is `True` for them.
 
     Example:
 
     ```python
     train = keras_anc.data.load("cifar10", "train[:5000]", batch_size=64, seed=1)
     x, y = next(iter(train))  # x: (64, 32, 32, 3) float32, y: (64,) int32
+    views = keras_anc.data.load(
+        "cifar10", "train", labels=False, augment="aggressive", mixing="mixup"
+    )  # function matching: a teacher gives the targets of the mixed images
     ```
+
+    Reference:
+        Function matching: Beyer et al., "Knowledge distillation: A good teacher is patient
+        and consistent", CVPR 2022 (https://arxiv.org/abs/2106.05237).
     """
     _check_batch_size(batch_size)
+    mixing, mixing_alpha = check_mixing(mixing, mixing_alpha, labels)
     if training is None:
         training = str(split).startswith("train")
     if name == SAMPLE_NAME:
@@ -103,12 +131,16 @@ def load(
         std=meta.std,
         batch_size=batch_size,
         labels=labels,
-        augmentation=resolve_augmentation(augment, training, meta.augmentation),
+        augmentation=resolve_augmentation(
+            augment, training, meta.augmentation, image_shape=meta.image_shape
+        ),
         shuffle=training if shuffle is None else shuffle,
         cache=cache,
         seed=seed,
         take=take,
         drop_remainder=drop_remainder,
+        mixing=mixing,
+        mixing_alpha=mixing_alpha,
     )
 
 
@@ -126,6 +158,8 @@ def from_arrays(
     mean=None,
     std=None,
     drop_remainder=False,
+    mixing=None,
+    mixing_alpha=DEFAULT_MIXING_ALPHA,
 ):
     """Builds the same kind of pipeline as `load()` from in-memory NumPy arrays.
 
@@ -138,7 +172,8 @@ def from_arrays(
         training: Whether this is a training stream: enables shuffling by default.
         labels: Whether to yield `(images, labels)`; `None` means "if `y` was given".
         augment: `None` or `False` for no augmentation; `True` for pad+crop+flip on colour
-            images and none on grayscale; `"crop"`, `"crop_flip"` or an `Augmentation`.
+            images and none on grayscale; `"crop"`, `"crop_flip"`, `"aggressive"` or an
+            `Augmentation`.
         shuffle: Whether to shuffle (reshuffled each epoch). `None` means `training`.
         cache: Whether to cache the source tensors (cheap for arrays; kept for symmetry).
         seed: Integer seed for shuffling and augmentation.
@@ -146,6 +181,8 @@ def from_arrays(
             integer images computes it from `x`; `None` with float images skips standardisation.
         std: Per-channel standard deviation matching `mean`.
         drop_remainder: Whether to drop the last incomplete batch.
+        mixing: `None`, `"mixup"` or `"cutmix"`, as in `load()`; needs a label-free stream.
+        mixing_alpha: As in `load()`.
 
     Returns:
         A `tf.data.Dataset` of `(images, labels)` or of images only.
@@ -155,6 +192,7 @@ def from_arrays(
     ```python
     (x, y), _ = keras.datasets.mnist.load_data()
     train = keras_anc.data.from_arrays(x, y, training=True)
+    views = keras_anc.data.from_arrays(x, training=True, augment="aggressive", mixing="cutmix")
     ```
     """
     _check_batch_size(batch_size)
@@ -188,6 +226,7 @@ def from_arrays(
         raise ValueError(
             "`labels=True` needs labels: pass `y`, or use `labels=False` for an image-only stream."
         )
+    mixing, mixing_alpha = check_mixing(mixing, mixing_alpha, labels)
     integer = np.issubdtype(x.dtype, np.integer)
     if (mean is None) != (std is None):
         raise ValueError("Pass both `mean` and `std`, or neither.")
@@ -209,12 +248,16 @@ def from_arrays(
         std=std,
         batch_size=batch_size,
         labels=labels,
-        augmentation=resolve_augmentation(augment, False, generic_augmentation(x.shape[1:])),
+        augmentation=resolve_augmentation(
+            augment, False, generic_augmentation(x.shape[1:]), image_shape=x.shape[1:]
+        ),
         shuffle=training if shuffle is None else shuffle,
         cache=cache,
         seed=seed,
         take=None,
         drop_remainder=drop_remainder,
+        mixing=mixing,
+        mixing_alpha=mixing_alpha,
     )
 
 
@@ -231,6 +274,8 @@ def from_dataset(
     mean=None,
     std=None,
     drop_remainder=False,
+    mixing=None,
+    mixing_alpha=DEFAULT_MIXING_ALPHA,
 ):
     """Builds the same kind of pipeline as `load()` from a user `tf.data.Dataset`.
 
@@ -250,6 +295,9 @@ def from_dataset(
             standardisation (integer pixels are still scaled to [0, 1]).
         std: Per-channel standard deviation matching `mean`.
         drop_remainder: Whether to drop the last incomplete batch.
+        mixing: `None`, `"mixup"` or `"cutmix"`, as in `load()`; needs a label-free stream
+            (`labels=False`, or `ds` without labels).
+        mixing_alpha: As in `load()`.
 
     Returns:
         A `tf.data.Dataset` of `(images, labels)` or of images only.
@@ -259,6 +307,7 @@ def from_dataset(
     ```python
     raw = tfds.load("mnist", split="train", as_supervised=True)
     train = keras_anc.data.from_dataset(raw, training=True, mean=(0.1307,), std=(0.3081,))
+    views = keras_anc.data.from_dataset(raw, training=True, labels=False, mixing="mixup")
     ```
     """
     _check_batch_size(batch_size)
@@ -300,6 +349,7 @@ def from_dataset(
         raise ValueError(
             "`labels=True` but `ds` has no labels. Use `labels=False` for an image-only stream."
         )
+    mixing, mixing_alpha = check_mixing(mixing, mixing_alpha, labels)
     if has_labels:
         ds = ds.map(lambda x, y: (x, tf.cast(y, tf.int32)) if labels else x)
     if (mean is None) != (std is None):
@@ -313,12 +363,16 @@ def from_dataset(
         std=std,
         batch_size=batch_size,
         labels=labels,
-        augmentation=resolve_augmentation(augment, False, generic_augmentation(image_shape)),
+        augmentation=resolve_augmentation(
+            augment, False, generic_augmentation(image_shape), image_shape=image_shape
+        ),
         shuffle=training if shuffle is None else shuffle,
         cache=cache,
         seed=seed,
         take=None,
         drop_remainder=drop_remainder,
+        mixing=mixing,
+        mixing_alpha=mixing_alpha,
     )
 
 
@@ -374,8 +428,10 @@ def _pipeline(
     seed,
     take,
     drop_remainder,
+    mixing=None,
+    mixing_alpha=DEFAULT_MIXING_ALPHA,
 ):
-    """cache -> shuffle -> batch -> augment -> standardise -> prefetch, deterministically."""
+    """cache -> shuffle -> batch -> augment -> mix -> standardise -> prefetch, deterministically."""
     ds = source
     if take is not None:
         if not isinstance(take, (int, np.integer)) or take < 1:
@@ -397,6 +453,9 @@ def _pipeline(
     )
 
     layers = augmentation.layers(image_shape, seed=seed)
+    mixer = mixing_layer(mixing, mixing_alpha, seed=mixing_seed(seed))
+    if mixer is not None:
+        layers.append(mixer)  # after the per-image augmentation, on raw pixels (labels=False)
     if layers:
 
         def augment_batch(x, *y):
@@ -428,4 +487,5 @@ def _pipeline(
     ds = ds.map(standardise, num_parallel_calls=AUTOTUNE, deterministic=True)
     options = tf.data.Options()
     options.deterministic = True
-    return ds.with_options(options).prefetch(AUTOTUNE)
+    ds = ds.with_options(options).prefetch(AUTOTUNE)
+    return mark_augmented(ds, describe_augmentation(augmentation, mixing, mixing_alpha))

@@ -7,6 +7,7 @@ import textwrap
 
 from keras_anc import data
 from keras_anc.data import augmentation, dataset_info, pipeline, sample, tfds_source
+from keras_anc.data.function_matching import function_matching
 
 PUBLIC = {
     "Augmentation": augmentation.Augmentation,
@@ -16,6 +17,8 @@ PUBLIC = {
     "from_arrays": pipeline.from_arrays,
     "from_dataset": pipeline.from_dataset,
     "drop_labels": pipeline.drop_labels,
+    "function_matching": function_matching,
+    "is_augmented": augmentation.is_augmented,
     "load_sample": sample.load_sample,
     "raw": tfds_source.raw,
     "is_prepared": tfds_source.is_prepared,
