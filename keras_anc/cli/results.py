@@ -11,10 +11,11 @@ import pathlib
 
 from keras_anc.cli import _files
 
+# Panel titles ("{model}" is the trained model: "Student" or "Teacher") and their curves.
 _CURVE_PANELS = (
-    ("Student objective", ("loss", "adversarial_loss", "mimic_loss")),
+    ("{model} objective", ("loss", "adversarial_loss", "mimic_loss")),
     ("Discriminator", ("discriminator_loss", "discriminator_accuracy")),
-    ("Student quality", ("accuracy", "teacher_agreement")),
+    ("{model} quality", ("accuracy", "teacher_agreement")),
 )
 
 
@@ -42,13 +43,14 @@ def _jsonable(value):
     return value
 
 
-def plot_history(history, path, title=None):
-    """Plots a run's training curves (losses, discriminator, student quality) to a PNG.
+def plot_history(history, path, title=None, model="student"):
+    """Plots a run's training curves (losses, discriminator, model quality) to a PNG.
 
     Args:
         history: A `keras.callbacks.History` or its `.history` dict.
         path: Where to write the PNG.
         title: Optional figure title.
+        model: The model the run trains (`"student"` or `"teacher"`), for panel titles.
 
     Returns:
         The path written.
@@ -67,7 +69,11 @@ def plot_history(history, path, title=None):
 
     logs = getattr(history, "history", history) or {}
     panels = [
-        (name, [k for k in keys if k in logs or f"val_{k}" in logs]) for name, keys in _CURVE_PANELS
+        (
+            name.format(model=model.capitalize()),
+            [k for k in keys if k in logs or f"val_{k}" in logs],
+        )
+        for name, keys in _CURVE_PANELS
     ]
     panels = [(name, keys) for name, keys in panels if keys]
     extra = sorted(
@@ -112,8 +118,100 @@ def _fmt(value, kind="float"):
     return f"{value:.4g}"
 
 
-def summary_markdown(results):
-    """A short Markdown summary of a distillation run's `results` dict (`summary.md`).
+def size_comparison(results):
+    """'14.36x smaller' (or '1.22x larger'): the student's parameters against the teacher's.
+
+    Example:
+
+    ```python
+    size_comparison({"teacher": {"params": 100}, "student": {"params": 50}})  # '2.00x smaller'
+    ```
+    """
+    teacher = results.get("teacher", {}).get("params")
+    student = results.get("student", {}).get("params")
+    if not teacher or not student:
+        ratio = results.get("compression_ratio")
+        if not ratio:
+            return "of unknown size relative to the teacher"
+        teacher, student = ratio, 1.0
+    if student <= teacher:
+        return f"{teacher / student:.2f}x smaller"
+    return f"{student / teacher:.2f}x larger"
+
+
+def accuracy_gap_text(results):
+    """'0.80 points below it' (or 'above it'): the student's test accuracy against the teacher's.
+
+    Accuracies are percentages, so their difference is in percentage points.
+
+    Example:
+
+    ```python
+    accuracy_gap_text({"accuracy_gap": 0.008})  # '0.80 points below it'
+    ```
+    """
+    gap = results.get("accuracy_gap")
+    if gap is None:
+        return "of unknown accuracy relative to it"
+    if abs(gap) < 5e-5:
+        return "as accurate as it"
+    return f"{100 * abs(gap):.2f} points {'below' if gap > 0 else 'above'} it"
+
+
+def comparison_table(results):
+    """The teacher / untrained student / trained student table of a distillation run.
+
+    Columns are as wide as their longest entry, so long method and model names line up.
+
+    Returns:
+        The table as one string (no trailing newline).
+
+    Example:
+
+    ```python
+    print(comparison_table(json.loads(pathlib.Path("runs/r/results.json").read_text())))
+    ```
+    """
+    t, s = results["teacher"], results["student"]
+    rows = [
+        ("teacher", t["architecture"], t["params"], t["accuracy"]),
+        ("student, untrained", s["architecture"], s["params"], s.get("accuracy_before")),
+        (f"student, {results['method']}", s["architecture"], s["params"], s["accuracy"]),
+    ]
+    header = ("model", "architecture", "parameters", "test accuracy")
+    cells = [header] + [
+        (role, str(arch), f"{params:,}", _fmt(acc, "pct")) for role, arch, params, acc in rows
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(4)]
+    lines = [
+        f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  "
+        f"{row[3]:>{widths[3]}}"
+        for row in cells
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def verdict(results):
+    """One sentence on the trained student: size, labels, agreement and accuracy gap."""
+    labels = "with labels" if results.get("labels_used") else "without labels"
+    agreement = results.get("student", {}).get("teacher_agreement")
+    agrees = (
+        f", agrees with it on {100 * agreement:.1f}% of test images"
+        if agreement is not None
+        else ""
+    )
+    return (
+        f"The student is {size_comparison(results)} than the teacher, was trained {labels}"
+        f"{agrees}, and is {accuracy_gap_text(results)}."
+    )
+
+
+def summary_markdown(results, run_dir=None):
+    """A short Markdown summary of a run's `results` dict (`summary.md`).
+
+    Args:
+        results: The results of a `distill` or `train-teacher` run.
+        run_dir: The run's folder, for the commands it suggests; `None` for relative paths.
 
     Example:
 
@@ -121,35 +219,70 @@ def summary_markdown(results):
     text = summary_markdown(json.loads(pathlib.Path("runs/r/results.json").read_text()))
     ```
     """
+    if results.get("command") == "train-teacher":
+        return _teacher_summary(results, run_dir)
     teacher, student = results.get("teacher", {}), results.get("student", {})
     lines = [
-        f"# keras-anc run: {results.get('method', '?')} on {results.get('dataset', '?')}",
+        f"# keras-anc distill: {results.get('method', '?')} on {results.get('dataset', '?')}",
         "",
         "| model | architecture | parameters | MACs | test accuracy |",
         "|---|---|---|---|---|",
+        _model_row("teacher", teacher),
     ]
-    for role, info in (("teacher", teacher), ("student (before)", None), ("student", student)):
-        if info is None:
-            if "accuracy_before" in student:
-                lines.append(
-                    f"| student (before) | {student.get('architecture', '?')} | | | "
-                    f"{_fmt(student['accuracy_before'], 'pct')} |"
-                )
-            continue
+    if "accuracy_before" in student:
         lines.append(
-            f"| {role} | {info.get('architecture', '?')} | {_fmt(info.get('params'), 'int')} | "
-            f"{_fmt(info.get('macs'), 'int')} | {_fmt(info.get('accuracy'), 'pct')} |"
+            f"| student (untrained) | {student.get('architecture', '?')} | | | "
+            f"{_fmt(student['accuracy_before'], 'pct')} |"
         )
     lines += [
+        _model_row(f"student ({results.get('method', '?')})", student),
         "",
-        f"- compression ratio (teacher/student parameters): "
-        f"{_fmt(results.get('compression_ratio'))}x",
-        f"- accuracy gap to the teacher: {_fmt(results.get('accuracy_gap'), 'pct')}",
+        f"- size: the student is {size_comparison(results)} than the teacher (compression "
+        f"ratio, teacher/student parameters: {_fmt(results.get('compression_ratio'))})",
+        f"- accuracy: the student is {accuracy_gap_text(results).replace(' it', ' the teacher')}",
         f"- student/teacher argmax agreement: {_fmt(student.get('teacher_agreement'), 'pct')}",
         f"- labels used for training the student: {results.get('labels_used', False)}",
         f"- wall time: {_fmt(results.get('wall_time_s'))} s",
         "",
-        "Files: `student.keras`, `results.json`, `curves.png`, `config.yaml` "
-        "(re-run with `keras-anc distill --config config.yaml`).",
+        "Files: `student.keras`, `results.json`, `curves.png`, `config.yaml`. Re-run (into a new "
+        f"folder): `keras-anc distill --config {_path(run_dir, 'config.yaml')}`.",
     ]
+    return "\n".join(lines) + "\n"
+
+
+def _path(run_dir, name):
+    return str(pathlib.Path(run_dir) / name) if run_dir is not None else name
+
+
+def _model_row(role, info):
+    return (
+        f"| {role} | {info.get('architecture', '?')} | {_fmt(info.get('params'), 'int')} | "
+        f"{_fmt(info.get('macs'), 'int')} | {_fmt(info.get('accuracy'), 'pct')} |"
+    )
+
+
+def _teacher_summary(results, run_dir):
+    teacher = results.get("teacher", {})
+    epochs = len(results.get("history", {}).get("loss", [])) or results.get("epochs")
+    lines = [
+        f"# keras-anc train-teacher: {teacher.get('architecture', '?')} on "
+        f"{results.get('dataset', '?')}",
+        "",
+        "| model | architecture | parameters | MACs | test accuracy | test loss |",
+        "|---|---|---|---|---|---|",
+        _model_row("teacher", teacher) + f" {_fmt(teacher.get('loss'))} |",
+        "",
+        f"- trained with labels for {epochs} epoch{'' if epochs == 1 else 's'}"
+        if epochs
+        else "- trained with labels",
+        f"- wall time: {_fmt(results.get('wall_time_s'))} s",
+        "",
+        "Files: `teacher.keras`, `results.json`, `curves.png`, `config.yaml`.",
+    ]
+    if results.get("next_command"):
+        lines.append(f"Distil a student from it: `{results['next_command']}`.")
+    lines.append(
+        "Re-run (into a new folder): "
+        f"`keras-anc train-teacher --config {_path(run_dir, 'config.yaml')}`."
+    )
     return "\n".join(lines) + "\n"

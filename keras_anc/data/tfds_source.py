@@ -495,6 +495,10 @@ def read_tfds(name, split, *, data_dir=None, download=None):
         split=split,
         shuffle_files=False,
         decoders=tfds.decode.PartialDecoding({"image": True, "label": True}),
+        # The pipelines cache after `take`; TFDS' own cache of small data sets would be a
+        # second copy, read partly under `take` (TF then warns "did not fully read the
+        # dataset being cached" and discards it).
+        read_config=tfds.ReadConfig(try_autocache=False),
     )
     return ds.map(
         lambda e: (e["image"], tf.cast(e["label"], tf.int32)),

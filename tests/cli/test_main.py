@@ -1,6 +1,7 @@
 """The `keras-anc` command line: parsing, help, errors, and every command end to end."""
 
 import json
+import logging
 import os
 import pathlib
 import subprocess
@@ -10,7 +11,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+import yaml
 
+from keras_anc.cli import config as config_lib
 from keras_anc.cli import main as cli
 
 
@@ -21,7 +24,7 @@ def _run(capsys, *argv):
 
 
 @pytest.mark.slow
-def test_default_distill_and_rerun_from_saved_config(tmp_path, capsys):
+def test_default_distill_and_rerun_from_saved_config(tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     cache = tmp_path / "cache"
     status, stdout, _ = _run(
@@ -53,12 +56,22 @@ def test_default_distill_and_rerun_from_saved_config(tmp_path, capsys):
     stored = list((cache / "teachers").glob("*.keras"))
     assert [str(p) for p in stored] == [results["teacher_path"]], "the teacher was stored"
 
-    # Re-run exactly from the saved config: the stored teacher is reused.
-    status, stdout, _ = _run(
-        capsys, "distill", "--config", str(out / "config.yaml"), "--out", str(tmp_path / "again")
-    )
+    # The saved config names no output folder; a re-run never overwrites the finished run.
+    assert "out" not in yaml.safe_load((out / "config.yaml").read_text())
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    config_file = str(out / "config.yaml")
+    status, _, err = _run(capsys, "distill", "--config", config_file, "--out", str(out))
+    assert status == 2 and "holds a finished run" in err and len(err.strip().splitlines()) == 1
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+    # Re-run exactly from the saved config: a new folder; the stored teacher is reused.
+    monkeypatch.chdir(tmp_path)
+    status, stdout, _ = _run(capsys, "distill", "--config", str(out / "config.yaml"))
     assert status == 0
-    again = json.loads((tmp_path / "again" / "results.json").read_text())
+    [again_dir] = (tmp_path / "runs").iterdir()
+    assert again_dir.name.startswith("distill-mnist_sample-")
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    again = json.loads((again_dir / "results.json").read_text())
     assert again["teacher"]["accuracy"] == teacher["accuracy"]
     assert again["teacher_path"] == results["teacher_path"]
     # Training the teacher in the first run did not change what the method drew.
@@ -134,6 +147,9 @@ def test_teacher_distill_evaluate_export_on_tfds_mnist(tmp_path, capsys):
     )
     assert status == 0, err
     assert (serving / "1" / "saved_model.pb").is_file()
+    # The TFLite files go to the documented sibling folder.
+    tflite_files = sorted(p.name for p in (tmp_path / "serving" / "student_tflite").iterdir())
+    assert tflite_files == ["student_dynamic_range.tflite", "student_float32.tflite"]
     deployment = json.loads((tmp_path / "student" / "results.json").read_text())["deployment"]
     assert deployment["saved_model"]["accuracy"] == pytest.approx(
         results["student"]["accuracy"], abs=0.01
@@ -158,13 +174,18 @@ def test_teacher_distill_evaluate_export_on_tfds_mnist(tmp_path, capsys):
         "--no-tflite",
     )
     assert status == 2 and "exists" in err
+    assert "--version" in err and "--overwrite" in err and "overwrite=True" not in err
 
 
 @pytest.mark.parametrize(
     "argv, message",
     [
         (["distill", "--dataset", "imagenet_toy"], "Unknown dataset name 'imagenet_toy'"),
-        (["distill", "--student-model", "resnet9000"], "resnet9000"),
+        (["distill", "--student-model", "resnet9000"], "--student-model: Unknown model name"),
+        (["distill", "--teacher-model", "lenet55"], "Did you mean 'lenet5'?"),
+        (["distill", "--dataset", "mnsit"], "did you mean 'mnist'?"),
+        (["train-teacher", "--model", "resnet9000"], "--model: Unknown model name"),
+        (["distill", "--teacher", "missing/teacher.keras"], "does not exist"),
         (["distill", "--method", "magic"], "must be one of labels, hinton_kd"),
         (["distill", "--epochs", "many"], "expects int"),
         (["distill", "--mimic-loss", "huber"], "must be one of l2, l1"),
@@ -186,6 +207,7 @@ def test_user_errors_are_one_line_without_traceback(argv, message, capsys, tmp_p
     assert message in err
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists(), "a run folder was created before the error"
 
 
 def test_unknown_config_key_is_named(tmp_path, capsys):
@@ -279,10 +301,178 @@ def test_the_library_never_imports_the_command_line():
     assert out.split() == ["[]", "True"]  # the library itself was loaded
 
 
-def test_tensorflow_logs_are_hidden_unless_verbose(monkeypatch, capsys, tmp_path):
+def _levels():
+    import absl.logging
+
+    return logging.getLogger("tensorflow").level, absl.logging.get_absl_logger().level
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_library_logs_are_hidden_while_a_command_runs_unless_verbose(
+    verbose, monkeypatch, capsys, tmp_path
+):
+    from keras_anc.cli.commands import distill
+
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
-    cli.main(["evaluate"])  # a user error, after the level is set
-    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"
-    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL")
-    cli.main(["evaluate", "--verbose"])
-    assert "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    before = _levels()
+    seen = {}
+
+    def fake_run(config):
+        seen["levels"] = _levels()
+        seen["env"] = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+        raise config_lib.ConfigError("stopped")
+
+    monkeypatch.setattr(distill, "run", fake_run)
+    argv = ["distill", "--out", str(tmp_path / "o")] + (["--verbose"] if verbose else [])
+    status, _, err = _run(capsys, *argv)
+    assert status == 2 and "stopped" in err
+    if verbose:
+        assert seen == {"levels": before, "env": None}
+    else:
+        # 3, not 2: 2 leaves TensorFlow's error lines ("failed call to cuInit" without a GPU).
+        assert seen == {"levels": (logging.ERROR, logging.ERROR), "env": "3"}
+    assert _levels() == before  # restored for the caller
+
+
+def test_tensorflow_load_time_lines_are_hidden_and_the_rest_passed_on(tmp_path):
+    # A stand-in `tensorflow` that writes to file descriptor 2 as TensorFlow does on import.
+    fake = tmp_path / "tensorflow"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "import os\n"
+        "os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are "
+        "written to STDERR\\n')\n"
+        "os.write(2, b'I0000 00:00:1795732921.966882   15272 cudart_stub.cc:31] Could not "
+        "find cuda drivers on your machine, GPU will not be used.\\n')\n"
+        "os.write(2, b'E0000 00:00:1795732926.885280   15272 cuda_platform.cc:52] failed call "
+        "to cuInit\\n')\n"
+        "os.write(2, b'To enable the following instructions: AVX2 FMA, in other operations, "
+        "rebuild TensorFlow.\\n')\n"
+        "os.write(2, b'something the user must see\\n')\n"
+    )
+    code = "from keras_anc.cli import main\nmain._import_tensorflow_quietly()\nprint('done')\n"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    assert result.stdout == "done\n", result.stderr
+    assert result.stderr == "something the user must see\n"
+
+
+def _cli(*argv, cwd, **env):
+    """Runs `keras-anc` in a fresh process, without the tests' TF_CPP_MIN_LOG_LEVEL."""
+    environ = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return subprocess.run(
+        [sys.executable, "-m", "keras_anc.cli.main", *argv],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+        env={**environ, **env},
+    )
+
+
+@pytest.fixture(scope="module")
+def small_student_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("student") / "student.keras"
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Flatten()(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(10, name="logits")(x), name="student")
+    model.save(path)
+    return path
+
+
+def test_a_normal_command_prints_nothing_on_stderr(small_student_file, tmp_path):
+    # TensorFlow's load-time lines, its C++ log, TFDS' deprecation warnings: all hidden. On
+    # TFDS MNIST where it is prepared (TFDS adds warnings of its own), else on the sample.
+    from keras_anc import data
+
+    dataset = "mnist" if data.is_prepared("mnist") else "mnist_sample"
+    args = ["--model", str(small_student_file), "--dataset", dataset, "--test-examples", "100"]
+    result = _cli("evaluate", *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert json.loads(result.stdout)["dataset"] == dataset
+
+
+@pytest.mark.tfds("mnist")
+def test_a_pipeline_with_take_reads_what_it_caches(small_student_file, tmp_path):
+    # The cause of "did not fully read the dataset being cached", not only its message: with
+    # --verbose the C++ log is on.
+    args = ["--model", str(small_student_file), "--dataset", "mnist", "--test-examples", "100"]
+    result = _cli("evaluate", *args, "--verbose", cwd=tmp_path, TF_CPP_MIN_LOG_LEVEL="0")
+    assert result.returncode == 0, result.stderr
+    assert "did not fully read the dataset being cached" not in result.stderr
+
+
+@pytest.mark.slow
+def test_a_distillation_log_has_one_line_per_epoch_and_no_warnings(tmp_path):
+    result = _cli(
+        "distill",
+        "--method",
+        "labels",  # used to log "tf.function retracing" warnings
+        "--epochs",
+        "2",
+        "--teacher-epochs",
+        "1",
+        "--train-examples",
+        "512",
+        "--test-examples",
+        "500",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--out",
+        str(tmp_path / "run"),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert lines.count("Epoch 1/2") == 1 and lines.count("Epoch 2/2") == 1
+    assert "\x1b[" not in result.stdout and "\r" not in result.stdout  # no progress-bar frames
+    assert len(result.stdout) < 5000
+
+
+def test_an_unprepared_data_set_fails_before_tensorflow_loads(tmp_path):
+    empty = tmp_path / "tfds"
+    empty.mkdir()
+    code = (
+        "import sys\n"
+        "from keras_anc.cli import main\n"
+        "status = main.main(['distill', '--dataset', 'mnist'])\n"
+        "print(status, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "TFDS_DATA_DIR": str(empty)},
+    )
+    assert result.stdout.split() == ["2", "False", "False"]
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("keras-anc distill: error: Data set 'mnist' is not prepared")
+    for part in (str(empty), "TFDS_DATA_DIR", "--data-dir", "keras-anc data prepare mnist"):
+        assert part in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tfds"]  # no run folder
+    assert list(empty.iterdir()) == []  # no download left behind
+
+
+@pytest.mark.parametrize("command", ["distill", "train-teacher"])
+def test_out_never_names_a_finished_run(command, capsys, tmp_path):
+    finished = tmp_path / "run"
+    finished.mkdir()
+    (finished / "results.json").write_text("{}")
+    status, _, err = _run(capsys, command, "--out", str(finished))
+    assert status == 2
+    assert err.strip() == (
+        f"keras-anc {command}: error: --out {finished} holds a finished run (results.json); "
+        "keras-anc never overwrites one. Leave out --out for a new folder, choose another "
+        "--out, or delete that folder first."
+    )
+    assert [p.name for p in finished.iterdir()] == ["results.json"]

@@ -11,11 +11,15 @@ MODULES = {
     "distill": "distill",
     "evaluate": "evaluate",
     "export": "export",
+    "data": "data",
 }
 
 
 def load(command):
-    """Imports and returns the module of `command` (this loads Keras and TensorFlow).
+    """Imports and returns the module of `command`.
+
+    This loads Keras and TensorFlow, except for `data`, which loads them only to prepare a
+    data set.
 
     Example:
 

@@ -2,20 +2,26 @@
 
 import json
 
+from keras_anc.cli import run_dir
 from keras_anc.cli.commands import _common
 
 
 def run(config):
     """Evaluates a saved model (a student, a teacher, or a whole distiller) on a split.
 
+    `config["model"]` is a `.keras` file or a run folder (its `student.keras`, else its
+    `teacher.keras`).
+
     Returns:
         The results dict: accuracy and loss (of student and teacher, for a distiller).
     """
-    model = _common.load_model_file(config["model"], "model")
+    path = run_dir.model_file(config["model"])
+    _common.require_data(config["dataset"], config.get("data_dir"))
+    model = _common.load_model_file(path, "model")
     test_ds = _common.test_stream(config, split=config["split"])
     results = {
         "command": "evaluate",
-        "model": str(config["model"]),
+        "model": str(path),
         "split": config["split"],
         "dataset": config["dataset"],
     }

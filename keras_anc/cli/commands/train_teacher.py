@@ -1,8 +1,26 @@
 """`keras-anc train-teacher`: train a model-zoo teacher with labels."""
 
+import shlex
 import time
 
 from keras_anc.cli.commands import _common
+
+
+def distill_command(config, teacher_path):
+    """The `keras-anc distill` command that distils a student from the trained teacher.
+
+    Example:
+
+    ```python
+    distill_command({"dataset": "mnist", "data_dir": None}, "runs/t/teacher.keras")
+    # 'keras-anc distill --dataset mnist --teacher runs/t/teacher.keras'
+    ```
+    """
+    words = ["keras-anc", "distill", "--dataset", config["dataset"]]
+    if config.get("data_dir"):
+        words += ["--data-dir", str(config["data_dir"])]
+    words += ["--teacher", str(teacher_path)]
+    return " ".join(shlex.quote(word) for word in words)
 
 
 def run(config):
@@ -12,6 +30,7 @@ def run(config):
         The results dict, also written to `results.json`.
     """
     start = time.perf_counter()
+    _common.check_run(config, "train-teacher")  # before any work or folder
     out = _common.prepare_output_dir(config, "train-teacher")
     test_ds = _common.test_stream(config)
     _common.say(config, f"Training teacher {config['model']} on {config['dataset']} ...")
@@ -25,18 +44,26 @@ def run(config):
         "command": "train-teacher",
         "dataset": config["dataset"],
         "teacher": facts,
+        "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
         "wall_time_s": round(time.perf_counter() - start, 2),
         "teacher_path": str(path),
+        "next_command": distill_command(config, path),
     }
     _common.write_run_files(
-        config, out, results, history, f"teacher {config['model']} on {config['dataset']}"
+        config,
+        out,
+        results,
+        history,
+        f"teacher {config['model']} on {config['dataset']}",
+        title_model="teacher",
     )
     return results
 
 
 def print_summary(results):
-    """Prints where the teacher is and its test accuracy."""
+    """Prints where the teacher is, its test accuracy and the command that distils from it."""
     print(
         f"Teacher saved to {results['teacher_path']} "
         f"(test accuracy {100 * results['teacher']['accuracy']:.2f}%)."
     )
+    print(f"Distil a student from it: {results['next_command']}")
