@@ -57,6 +57,18 @@ def with_teacher_outputs(
     ```
     """
     tf = require_tensorflow("keras_anc.teacher_outputs (a tf.data pipeline)")
+    if isinstance(data, tf.data.Dataset):
+        from keras_anc.data.augmentation import augmentation_of
+
+        augmentation = augmentation_of(data)
+        if augmentation is not None:
+            raise ValueError(
+                f"`data` is augmented ({augmentation}): caching the teacher's outputs would "
+                "freeze one random view, and the student would then learn the teacher's "
+                "outputs for images it never sees again. Cache an un-augmented stream "
+                "(e.g. keras_anc.data.load(..., training=False) or augment=False), or train "
+                "without the cache."
+            )
     taps = taps_lib.tap_model(teacher, teacher_layer, "teacher")
     if isinstance(data, tf.data.Dataset):
         batches = data

@@ -60,3 +60,13 @@ def test_bad_inputs():
         with_teacher_outputs(tf.data.Dataset.from_tensor_slices(np.zeros((0, 2))).batch(4), teacher)
     with pytest.raises(ValueError, match="tuple of 3 items"):
         with_teacher_outputs((np.zeros((4, 2)),) * 3, teacher)
+
+
+def test_augmented_streams_are_refused(student_factory):
+    teacher = student_factory([8], "t")
+    x = np.random.default_rng(0).random((64, 28, 28, 1)).astype("float32")
+    augmented = keras_anc.data.from_arrays(x, batch_size=16, training=True, augment="aggressive")
+    with pytest.raises(ValueError, match="freeze one random view"):
+        with_teacher_outputs(augmented, teacher)
+    plain = keras_anc.data.from_arrays(x, batch_size=16, training=False)
+    assert next(iter(with_teacher_outputs(plain, teacher)))[0].shape[1:] == (28, 28, 1)
