@@ -17,6 +17,7 @@ _SUBMODULES = (
     "callbacks",
     "data",
     "distillers",
+    "distribution",
     "errors",
     "export",
     "layers",

@@ -11,7 +11,9 @@ from keras_anc import losses
 from keras_anc.discriminator import MLPDiscriminator
 from keras_anc.distillers import taps
 from keras_anc.distillers.batches import unpack_batch
+from keras_anc.distillers.portable_config import portable_compile_config
 from keras_anc.distillers.trackers import DirectedMean, TrackerList, metric_results
+from keras_anc.distribution import replica_seed
 from keras_anc.layers.feature_noise import FeatureNoise
 from keras_anc.seed_state import SeedStateMixin
 from keras_anc.trainers import BackendTrainer
@@ -348,7 +350,8 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
             config["discriminator_optimizer"] = keras.saving.serialize_keras_object(
                 self.discriminator_optimizer
             )
-        return config
+        # Optimizers saved by public name, so a file saved on torch trains elsewhere.
+        return portable_compile_config(config)
 
     def compile_from_config(self, config):
         config = keras.saving.deserialize_keras_object(config)
@@ -454,7 +457,9 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
         )
         labels = true_labels
         if training:
-            draw = keras.random.uniform((batch,), seed=self.seed_generator)
+            # One stream per replica under a tf.distribute strategy (the same draws
+            # as without one on a single device).
+            draw = keras.random.uniform((batch,), seed=replica_seed(self.seed_generator))
             flipped = ops.cast(draw < self.adversarial_sample_rate, "float32")
             labels = ops.concatenate([ops.ones((batch,), "float32"), flipped], axis=0)
         loss = ops.mean(losses.binary_logit_loss(labels, logits))

@@ -5,6 +5,7 @@ import copy
 import keras
 
 from keras_anc.distillers import taps
+from keras_anc.distribution import replicas_in_sync
 
 
 @keras.saving.register_keras_serializable(package="keras_anc")
@@ -19,6 +20,9 @@ class HintDistiller(keras.distillation.Distiller):
     Keras': `student_loss_weight * CE(labels) + (1 - student_loss_weight) * MSE(hint)`,
     in one stage (FitNets trains the hint first, then KD; we train both at once). Like
     Keras' distiller it overrides only `compute_loss`, so it trains on every backend.
+    Under a `tf.distribute` strategy it trains as on one device and, unlike Keras'
+    distiller (which logs them divided by the number of replicas), logs the
+    `student_loss`, `distillation_loss` and `total_loss` of the global batch.
 
     Args:
         teacher: A trained functional `keras.Model`.
@@ -66,12 +70,28 @@ class HintDistiller(keras.distillation.Distiller):
         super().__init__(
             teacher=teacher,
             student=student,
+            # A `Loss` object, not "mse" (a plain function): under tf.distribute Keras
+            # scales `Loss` results by 1/replicas, as it does the label term, so the
+            # summed replica gradients equal the one-device gradient.
             distillation_losses=keras.distillation.FeatureDistillation(
-                loss="mse", teacher_layer_name=teacher_layer, student_layer_name=student_layer
+                loss=keras.losses.MeanSquaredError(),
+                teacher_layer_name=teacher_layer,
+                student_layer_name=student_layer,
             ),
             student_loss_weight=student_loss_weight,
             **kwargs,
         )
+        # Keras' Distiller logs the replica-scaled losses in these trackers (halved on
+        # 2 replicas); ours log the global-batch values, as `loss` does.
+        for attribute in (
+            "student_loss_tracker",
+            "distillation_loss_tracker",
+            "total_loss_tracker",
+        ):
+            scaled = getattr(self, attribute)
+            tracker = _GlobalBatchMean(name=scaled.name)
+            self._tracker.replace_tracked_value("metrics", scaled, tracker)
+            setattr(self, attribute, tracker)
         self.teacher_layer = teacher_layer
         self.student_layer = student_layer
         t_width = teacher.get_layer(teacher_layer).output.shape[-1]
@@ -112,3 +132,13 @@ class HintDistiller(keras.distillation.Distiller):
         for key in ("teacher", "student"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+class _GlobalBatchMean(keras.metrics.Mean):
+    """A mean of losses that Keras scaled by 1/replicas: records the unscaled values."""
+
+    def update_state(self, values, sample_weight=None):
+        replicas = replicas_in_sync()
+        if replicas > 1:
+            values = keras.ops.multiply(values, float(replicas))
+        return super().update_state(values, sample_weight=sample_weight)

@@ -7,6 +7,8 @@ from keras import ops
 
 from keras_anc import losses
 from keras_anc.distillers import taps
+from keras_anc.distillers.portable_config import portable_compile_config
+from keras_anc.distribution import replicas_in_sync
 
 
 @keras.saving.register_keras_serializable(package="keras_anc")
@@ -68,6 +70,19 @@ class MimicDistiller(keras.Model):
         kwargs.pop("loss_weights", None)
         super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
 
+    def get_compile_config(self):
+        # The optimizer saved by public name, so a file saved on torch trains elsewhere.
+        return portable_compile_config(super().get_compile_config())
+
+    def compile_from_config(self, config):
+        # `compile` is overridden, so Keras would skip it on `.keras` reload (and the
+        # reloaded model would have no optimizer); rebuild it, and the optimizer's
+        # variables so that their saved values load back.
+        config = keras.saving.deserialize_keras_object(config)
+        ignored = ("loss", "loss_weights", "weighted_metrics")
+        self.compile(**{k: v for k, v in config.items() if k not in ignored})
+        self.optimizer.build(self.trainable_variables)
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         teacher_logits = ops.stop_gradient(ops.cast(self.teacher(x, training=False), "float32"))
         student_logits = ops.cast(y_pred, "float32")
@@ -78,7 +93,20 @@ class MimicDistiller(keras.Model):
         )
         if training and self.student.losses:
             loss = loss + ops.sum(ops.stack(self.student.losses))
-        return loss
+        # Under tf.distribute, Keras sums the replicas' gradients: a per-replica mean
+        # divided by the replica count gives the one-device update on the global batch.
+        replicas = replicas_in_sync()
+        return loss if replicas == 1 else loss / replicas
+
+    @property
+    def metrics(self):
+        # Label-free data never builds the compiled (label) metrics; an unbuilt one
+        # cannot report a result, so it is left out until labelled data builds it.
+        return [
+            m
+            for m in super().metrics
+            if m is not self._compile_metrics or self._compile_metrics.built
+        ]
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         if y is None:

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_anc.distribution import replica_seed
 from keras_anc.seed_state import SeedStateMixin
 
 
@@ -14,6 +15,9 @@ class FeatureNoise(SeedStateMixin, keras.layers.Layer):
     and `dropout_rate` live in non-trainable `keras.Variable`s, so a callback that
     `assign`s them is seen by an already compiled (or XLA) training step. Active only
     when `training=True`; with both at 0 it is the identity.
+
+    Under a `tf.distribute` strategy each replica draws different numbers (the replica
+    id is folded into the seed, see `keras_anc.distribution.replica_seed`).
 
     `AdversarialDistiller` applies it to everything the discriminator sees during
     training (teacher and student features alike), one of the discriminator
@@ -59,9 +63,11 @@ class FeatureNoise(SeedStateMixin, keras.layers.Layer):
         dtype = x.dtype
         stddev = ops.cast(self.stddev, dtype)
         rate = ops.cast(self.dropout_rate, dtype)
-        noise = keras.random.normal(ops.shape(x), seed=self.seed_generator, dtype=dtype)
+        # Under a tf.distribute strategy each replica draws its own numbers.
+        seed = replica_seed(self.seed_generator)
+        noise = keras.random.normal(ops.shape(x), seed=seed, dtype=dtype)
         x = x + stddev * noise
-        keep = keras.random.uniform(ops.shape(x), seed=self.seed_generator, dtype=dtype)
+        keep = keras.random.uniform(ops.shape(x), seed=seed, dtype=dtype)
         keep = ops.cast(keep >= rate, dtype)
         return x * keep / (1.0 - rate)
 

@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from keras_anc.distribution import replicas_in_sync
 from keras_anc.trainers.base import AdversarialTrainerContract
 
 
@@ -13,6 +14,12 @@ class TensorFlowDistillerTrainer(AdversarialTrainerContract):
     the (stopped) student features, then the student objective against the updated
     discriminator and one backward pass through the student. Works under `tf.function`,
     `jit_compile=True` and `steps_per_execution > 1`.
+
+    Under a `tf.distribute` strategy each replica computes its share of the global
+    batch and Keras sums the replicas' gradients, so both losses (means over the
+    replica's share) are divided by the number of replicas before `scale_loss`: the
+    update equals the one-device update on the global batch. The trackers record the
+    unscaled per-replica means, which Keras' metric variables average over replicas.
     """
 
     def train_step(self, data):
@@ -25,9 +32,15 @@ class TensorFlowDistillerTrainer(AdversarialTrainerContract):
                     teacher_features, tf.stop_gradient(student_features)
                 )
             objective = self._student_objective(
-                teacher_features, student_features, student_logits, y, sample_weight, training=True
+                teacher_features,
+                student_features,
+                student_logits,
+                y,
+                sample_weight,
+                training=True,
+                teacher_logits=teacher_logits,
             )
-            scaled = self.optimizer.scale_loss(objective[0])
+            scaled = self.optimizer.scale_loss(_global_batch_share(objective[0]))
         variables = self.student_trainable_variables
         gradients = student_tape.gradient(scaled, variables)
         self.optimizer.apply(gradients, variables)
@@ -36,6 +49,9 @@ class TensorFlowDistillerTrainer(AdversarialTrainerContract):
         )
         return self.compute_metrics(x, y, student_logits, sample_weight)
 
+    def test_step(self, data):
+        return self._evaluate_batch(*self._unpack(data))
+
     def _discriminator_updates(self, teacher_features, student_features):
         variables = self.discriminator.trainable_variables
         for _ in range(self.discriminator_steps):
@@ -43,7 +59,13 @@ class TensorFlowDistillerTrainer(AdversarialTrainerContract):
                 d_loss, d_accuracy = self._discriminator_objective(
                     teacher_features, student_features, training=True
                 )
-                scaled = self.discriminator_optimizer.scale_loss(d_loss)
+                scaled = self.discriminator_optimizer.scale_loss(_global_batch_share(d_loss))
             gradients = tape.gradient(scaled, variables)
             self.discriminator_optimizer.apply(gradients, variables)
         return d_loss, d_accuracy
+
+
+def _global_batch_share(loss):
+    """`loss` divided by the replicas in sync (unchanged on one device)."""
+    replicas = replicas_in_sync()
+    return loss if replicas == 1 else loss / tf.cast(replicas, loss.dtype)
