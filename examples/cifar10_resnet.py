@@ -71,7 +71,7 @@ history = distiller.fit(
     verbose=2,
     callbacks=[
         keras_anc.callbacks.DiscriminatorGuard(upper=0.9, lower=0.6, step=0.05),
-        keras.callbacks.BackupAndRestore(os.path.join(OUT, "backup")),
+        keras.callbacks.BackupAndRestore(os.path.join(OUT, "backup"), double_checkpoint=True),
     ],
 )
 

@@ -6,7 +6,8 @@ against a discriminator (Belagiannis, Farshad, Galasso, arXiv:1803.10750).
 Everything loads on first use (PEP 562), so `import keras_anc` is instant. The
 algorithm (distillers, discriminator, losses, callbacks, methods, models) and the
 `teacher_store` need Keras alone, on any backend; `data`, `export` and
-`teacher_outputs` need TensorFlow. The command line (`keras_anc.cli`) is never imported by the library.
+`teacher_outputs` need TensorFlow. The command line (`keras_anc.cli`) is never imported
+by the library.
 """
 
 import importlib
@@ -14,6 +15,7 @@ import importlib
 from keras_anc.version import __version__
 
 _SUBMODULES = (
+    "atomic",
     "callbacks",
     "data",
     "distillers",
@@ -23,6 +25,7 @@ _SUBMODULES = (
     "layers",
     "losses",
     "methods",
+    "model_files",
     "models",
     "teacher_outputs",
     "teacher_store",

@@ -1,10 +1,18 @@
-"""Callbacks that schedule or adapt the distiller's regularization during `fit`."""
+"""Callbacks for distillation runs: schedule or adapt the distiller's regularization during
+`fit`, stop at the first non-finite value, and keep an atomic checkpoint to resume from."""
 
+import contextlib
+import json
+import math
+import pathlib
+import shutil
 import warnings
 
 import keras
+import numpy as np
 from keras import ops
 
+from keras_anc import atomic, model_files
 from keras_anc import hyperparameters as hp
 
 
@@ -196,3 +204,253 @@ class DiscriminatorGuard(keras.callbacks.Callback):
             self._check(logs, f"Epoch {epoch + 1}")
         if logs is not None:
             logs[self.hyperparameter] = _value(_hyperparameter(self.model, self.hyperparameter))
+
+
+class NonFiniteGuard(keras.callbacks.Callback):
+    """Stops training at the first NaN or infinity in the logged losses or in the weights.
+
+    Keras' `TerminateOnNaN` reads only the logged loss. A few NaN pixels in the input can
+    turn weights of the student into NaN while the logged loss stays finite (oneDNN's
+    max-pooling and ReLU drop NaN in the forward pass, the gradients keep it), so training
+    goes on and the saved student predicts one class. This callback checks, after every
+    `check_every` batches and at every epoch end, the logged training values (`loss`,
+    `mimic_loss`, ...) and every floating-point variable that training changes (the
+    student's, the discriminator's, their adapters'; not a frozen teacher's). At the first
+    non-finite value it raises a `FloatingPointError` naming the epoch, the batch, the
+    values and the variables, so `fit` stops there. Nothing is restored: the model keeps
+    the weights of the failing step, so do not save it (`keras_anc.model_files.save_model`
+    refuses to). Put it first in the `callbacks` list, so that checkpointing callbacks never
+    run after a failing step.
+
+    Validation values (`val_*`) are not checked: non-finite validation data do not change
+    the weights.
+
+    Args:
+        check_every: Check every this many batches (and at every epoch end). Defaults to
+            1. The weight check reads every variable once, which costs about as much as
+            copying them (negligible for the models of this package); raise it for very
+            large models.
+        check_weights: Whether to check the variables as well as the logged values.
+            Defaults to `True`.
+
+    Example:
+
+    ```python
+    distiller.fit(
+        train,
+        epochs=10,
+        callbacks=[keras_anc.callbacks.NonFiniteGuard(), keras.callbacks.BackupAndRestore(d)],
+    )
+    ```
+    """
+
+    def __init__(self, check_every=1, check_weights=True):
+        super().__init__()
+        if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
+            raise ValueError(
+                "`check_every` must be a positive integer. "
+                f"Received: `check_every={check_every!r}`."
+            )
+        self.check_every = check_every
+        self.check_weights = bool(check_weights)
+        self._variables = []
+        self._epoch = 0
+        self._batches = 0
+
+    def on_train_begin(self, logs=None):
+        frozen = set()
+        teacher = getattr(self.model, "teacher", None)
+        if isinstance(teacher, keras.Model):
+            frozen = {id(v) for v in teacher.weights}
+        self._variables = [
+            v for v in self.model.weights if id(v) not in frozen and "float" in str(v.dtype)
+        ]
+        self._batches = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches += 1
+        if self._batches % self.check_every == 0:
+            self._check(logs, f"epoch {self._epoch + 1}, batch {batch + 1}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check(logs, f"the end of epoch {epoch + 1}")
+
+    def _check(self, logs, where):
+        values = []
+        for key, value in (logs or {}).items():
+            if key.startswith("val_"):
+                continue
+            try:
+                number = float(ops.convert_to_numpy(value))
+            except (TypeError, ValueError):
+                continue  # not a scalar
+            if not math.isfinite(number):
+                values.append(f"{key}={number}")
+        variables = []
+        if self.check_weights and not self._all_finite():
+            variables = model_files.non_finite_weights(self._variables)
+        if not values and not variables:
+            return
+        problems = []
+        if values:
+            problems.append(f"the logged {', '.join(values)}")
+        if variables:
+            shown = ", ".join(variables[:4])
+            more = f" and {len(variables) - 4} more" if len(variables) > 4 else ""
+            problems.append(f"the weights {shown}{more} hold NaN or infinite values")
+        raise FloatingPointError(
+            f"NonFiniteGuard stopped training at {where}: {'; '.join(problems)}. The usual "
+            "cause is NaN or Inf in the input data (check `np.isfinite(x).all()`) or a "
+            "learning rate that is too high. The weights were not restored: do not save "
+            "this model."
+        )
+
+    def _all_finite(self):
+        for variable in self._variables:
+            if not np.isfinite(ops.convert_to_numpy(variable)).all():
+                return False
+        return True
+
+
+def _seed_states(model):
+    """The `SeedGenerator` states of `model`'s layers, in a fixed order."""
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
+class TrainingCheckpoint(keras.callbacks.Callback):
+    """An end-of-epoch checkpoint to resume training from, written atomically.
+
+    After every epoch it writes the whole training state (`model.save_weights`: the
+    weights and the optimizers' variables) to a new file `epoch-<n>.weights.h5`, then
+    records it in `state.json` (with the epoch, the logs of every epoch and the seed states
+    of the model's random layers, which Keras does not save) by an atomic rename, then
+    deletes the previous weights file. The rename of `state.json` is the single commit
+    point: a process killed at any moment leaves a `state.json` that names a complete
+    weights file, from this epoch or the one before. (Keras' `BackupAndRestore` writes its
+    weights and its epoch number as two separate files in place; see docs/reliability.md
+    for what a kill between or during those writes does.)
+
+    Resuming is explicit and uses only public Keras API: `restore(model)` loads the last
+    completed epoch into the model and returns its number, which you pass to `fit` as
+    `initial_epoch`. The resumed run equals an uninterrupted one when the data stream
+    resumes in the same state too. A `tf.data` pipeline that reshuffles every epoch draws
+    a new order for every iterator made of it, and `fit` makes more than one per epoch, so
+    give `fit` one repeated stream with `steps_per_epoch` and skip the batches of the
+    completed epochs (as `keras-anc distill --resume` does).
+
+    Args:
+        directory: A folder for this run's checkpoint only (created if missing).
+
+    Example:
+
+    ```python
+    checkpoint = keras_anc.callbacks.TrainingCheckpoint("runs/r/checkpoint")
+    initial_epoch = checkpoint.restore(distiller)  # 0 when there is nothing to resume
+    steps = int(train.cardinality())
+    distiller.fit(
+        train.repeat().skip(initial_epoch * steps),
+        steps_per_epoch=steps,
+        epochs=20,
+        initial_epoch=initial_epoch,
+        callbacks=[keras_anc.callbacks.NonFiniteGuard(), checkpoint],
+    )
+    checkpoint.delete()  # the run is complete
+    ```
+    """
+
+    STATE_FILE = "state.json"
+
+    def __init__(self, directory):
+        super().__init__()
+        self.directory = pathlib.Path(directory)
+        self.history = {}
+
+    def read_state(self):
+        """The recorded state (`epoch`, `weights`, `history`, `seed_states`), or `None`."""
+        path = self.directory / self.STATE_FILE
+        if not path.is_file():
+            return None
+        try:
+            state = json.loads(path.read_text())
+            epoch, weights = int(state["epoch"]), str(state["weights"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(
+                f"The checkpoint state {path} is unreadable ({e}); it was not written by "
+                "TrainingCheckpoint. Delete the folder to start again."
+            ) from None
+        return {
+            "epoch": epoch,
+            "weights": weights,
+            "history": state.get("history", {}),
+            "seed_states": state.get("seed_states", []),
+        }
+
+    def restore(self, model):
+        """Loads the last completed epoch into `model`; returns its number (0 if none).
+
+        Args:
+            model: The compiled model being trained, built as in the interrupted run.
+
+        Returns:
+            The number of completed epochs: pass it to `fit` as `initial_epoch`. The
+            logs of those epochs are in `self.history` (a dict of lists, as
+            `History.history`).
+        """
+        state = self.read_state()
+        self.history = {}
+        if state is None:
+            return 0
+        optimizers = [getattr(model, "optimizer", None)]
+        optimizers.append(getattr(model, "discriminator_optimizer", None))
+        for optimizer in optimizers:
+            if optimizer is not None and not optimizer.built:
+                # Otherwise `load_weights` would skip the optimizer's saved variables.
+                optimizer.build(model.trainable_variables)
+        model.load_weights(self.directory / state["weights"])
+        seeds, saved = _seed_states(model), state.get("seed_states", [])
+        if len(seeds) == len(saved):
+            for variable, value in zip(seeds, saved):
+                variable.assign(np.asarray(value, dtype=variable.dtype))
+        else:
+            warnings.warn(
+                f"TrainingCheckpoint: the model has {len(seeds)} random-seed states, the "
+                f"checkpoint {len(saved)}; they are not restored (the model differs from the "
+                "checkpointed one?).",
+                stacklevel=2,
+            )
+        self.history = {k: list(v) for k, v in state["history"].items()}
+        return state["epoch"]
+
+    def on_train_begin(self, logs=None):
+        self.directory.mkdir(parents=True, exist_ok=True)
+        # Temporary files of a process killed while writing (the folder is this run's).
+        for leftover in self.directory.glob(f"{atomic.TEMP_PREFIX}*"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(ops.convert_to_numpy(value)))
+        weights = f"epoch-{epoch + 1}.weights.h5"
+        with atomic.atomic_path(self.directory / weights) as tmp:
+            self.model.save_weights(tmp)
+        state = {
+            "epoch": epoch + 1,
+            "weights": weights,
+            "history": self.history,
+            # Keras does not save the seed states of its layers (`Dropout`, ...).
+            "seed_states": [ops.convert_to_numpy(v).tolist() for v in _seed_states(self.model)],
+        }
+        atomic.atomic_write_text(self.directory / self.STATE_FILE, json.dumps(state, indent=1))
+        # Committed: the weights of earlier epochs (also those a killed process left).
+        for old in self.directory.glob("epoch-*.weights.h5"):
+            if old.name != weights:
+                with contextlib.suppress(OSError):
+                    old.unlink()
+
+    def delete(self):
+        """Deletes the checkpoint folder (once the run's results are safely written)."""
+        shutil.rmtree(self.directory, ignore_errors=True)

@@ -10,8 +10,9 @@ import json
 import os
 import pathlib
 import re
-import secrets
 import warnings
+
+from keras_anc import model_files
 
 # Keras is imported when a model is loaded: the command line reads `default_root()` for
 # its `--help` without loading Keras.
@@ -104,14 +105,12 @@ class TeacherStore:
         path = self.path_for(key_fields, prefix)
         if not path.is_file():
             return None
-        import keras
-
         try:
-            return keras.saving.load_model(path, compile=compile)
+            return model_files.load_model(path, "stored teacher", compile=compile)
         except Exception as e:  # noqa: BLE001 - any unreadable file is rebuilt the same way
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             warnings.warn(
-                f"The stored teacher {path} cannot be loaded ({type(e).__name__}: {reason}); "
+                f"The stored teacher {path} cannot be loaded ({reason}); "
                 "deleting it so that the teacher is trained again.",
                 stacklevel=2,
             )
@@ -136,14 +135,4 @@ class TeacherStore:
         """
         path = self.path_for(key_fields, prefix)
         path.parent.mkdir(parents=True, exist_ok=True)
-        # A unique hidden name in the same folder (so `os.replace` is atomic), not created
-        # in advance: Keras creates it with the usual permissions.
-        tmp = path.parent / f".{path.stem}-{os.getpid()}-{secrets.token_hex(4)}.keras"
-        try:
-            model.save(tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        return path
+        return model_files.save_model(model, path)

@@ -1,11 +1,18 @@
-"""Callbacks that schedule and adapt the distiller's regularizers."""
+"""Callbacks: the distiller's regularizer schedules, the non-finite guard, the checkpoint."""
 
 import keras
+import numpy as np
 import pytest
 import tensorflow as tf
 
 import keras_anc
-from keras_anc.callbacks import DiscriminatorGuard, HyperparameterScheduler
+from keras_anc import model_files
+from keras_anc.callbacks import (
+    DiscriminatorGuard,
+    HyperparameterScheduler,
+    NonFiniteGuard,
+    TrainingCheckpoint,
+)
 
 
 def _fit(teacher, student, x, callbacks, epochs=3, **kwargs):
@@ -75,3 +82,179 @@ def test_argument_checks():
         DiscriminatorGuard(upper=0.5, lower=0.6)
     with pytest.raises(ValueError, match="`schedule` must be a function"):
         HyperparameterScheduler("mimic_weight", 0.5)
+
+
+# --- NonFiniteGuard -------------------------------------------------------------------
+
+
+def _nan_pixels(x, share, seed=0):
+    """`x` with NaN in one pixel of `share` of the images (the issue's hostile data)."""
+    rng = np.random.default_rng(seed)
+    bad = np.sort(rng.choice(len(x), size=int(share * len(x)), replace=False))
+    x = x.copy()
+    x[bad, 5, 5, 0] = np.nan
+    return x, bad
+
+
+def _anc(teacher):
+    from keras_anc import methods, models
+
+    keras.utils.set_random_seed(1)
+    student = models.get_model("lenet_tiny", input_shape=(28, 28, 1), num_classes=10)
+    return methods.make_method("anc", teacher, student)
+
+
+def test_nan_in_one_pixel_of_2_percent_of_images_is_stopped_at_its_batch(mnist, mnist_teacher):
+    x_train, *_ = mnist
+    x, bad = _nan_pixels(x_train[:1024], 0.02)
+    first_bad_batch = bad[0] // 64 + 1
+
+    # Without a guard the student is silently corrupted and would be saved.
+    model = _anc(mnist_teacher)
+    model.fit(x, batch_size=64, epochs=1, shuffle=False, verbose=0)
+    assert model_files.non_finite_weights(model.student.weights)
+
+    model = _anc(mnist_teacher)
+    with pytest.raises(FloatingPointError) as info:
+        model.fit(
+            x, batch_size=64, epochs=2, shuffle=False, verbose=0, callbacks=[NonFiniteGuard()]
+        )
+    message = str(info.value)
+    assert f"stopped training at epoch 1, batch {first_bad_batch}:" in message
+    assert "NaN or Inf in the input data" in message
+    assert int(model.optimizer.iterations.numpy()) == first_bad_batch  # no step after it
+    with pytest.raises(ValueError, match="hold NaN or infinite values"):
+        model_files.save_model(model.student, "unused.keras")
+
+
+class _Corrupt(keras.callbacks.Callback):
+    """Puts a NaN into the kernel of layer `hidden` after batch `at` (1-based)."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch + 1 == self.at:
+            kernel = self.model.get_layer("hidden").kernel
+            value = np.array(kernel.numpy())
+            value[0, 0] = np.nan
+            kernel.assign(value)
+
+
+def _small_model():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, name="hidden"), keras.layers.Dense(2)],
+        name="small",
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def test_guard_finds_non_finite_weights_while_the_logged_loss_is_finite():
+    x, y = np.ones((64, 4), "float32"), np.zeros((64, 2), "float32")
+    model = _small_model()
+    with pytest.raises(FloatingPointError) as info:
+        model.fit(x, y, batch_size=8, verbose=0, callbacks=[_Corrupt(3), NonFiniteGuard()])
+    message = str(info.value)
+    assert "epoch 1, batch 3: the weights small/hidden/kernel hold NaN" in message
+    assert "logged" not in message  # the loss of batch 3 was still finite
+
+    model = _small_model()
+    with pytest.raises(FloatingPointError, match="epoch 1, batch 4:"):
+        model.fit(
+            x, y, batch_size=8, verbose=0, callbacks=[_Corrupt(3), NonFiniteGuard(check_every=2)]
+        )
+
+
+def test_guard_reads_the_logged_values():
+    x, y = np.ones((16, 4), "float32"), np.full((16, 2), np.inf, "float32")
+    model = _small_model()
+    with pytest.raises(FloatingPointError, match="epoch 1, batch 1: the logged loss=inf"):
+        model.fit(x, y, batch_size=8, verbose=0, callbacks=[NonFiniteGuard(check_weights=False)])
+
+
+@pytest.mark.parametrize("check_every", [0, -1, 1.5, True, "2"])
+def test_guard_argument_checks(check_every):
+    with pytest.raises(ValueError, match="`check_every` must be a positive integer"):
+        NonFiniteGuard(check_every=check_every)
+
+
+# --- TrainingCheckpoint -----------------------------------------------------------------
+
+
+class _Crash(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("simulated kill")
+
+
+def _stream():
+    x = np.random.default_rng(0).normal(size=(96, 4)).astype("float32")
+    y = (x.sum(axis=1) > 0).astype("int64")
+    return tf.data.Dataset.from_tensor_slices((x, y)).shuffle(96, seed=3).batch(16)
+
+
+def _classifier():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8),
+            keras.layers.Dropout(0.3),  # its seed state must be restored too
+            keras.layers.Dense(2),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model
+
+
+def _fit_resumable(model, checkpoint, epochs, callbacks=()):
+    """The recipe of `TrainingCheckpoint`'s docstring."""
+    train = _stream()
+    initial_epoch = checkpoint.restore(model)
+    steps = int(train.cardinality())
+    model.fit(
+        train.repeat().skip(initial_epoch * steps),
+        steps_per_epoch=steps,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        verbose=0,
+        callbacks=[NonFiniteGuard(), checkpoint, *callbacks],
+    )
+
+
+def test_checkpoint_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
+    reference = _classifier()
+    _fit_resumable(reference, TrainingCheckpoint(tmp_path / "reference"), epochs=4)
+
+    folder = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        _fit_resumable(_classifier(), TrainingCheckpoint(folder), epochs=4, callbacks=[_Crash(2)])
+    assert sorted(p.name for p in folder.iterdir()) == ["epoch-2.weights.h5", "state.json"]
+
+    resumed, checkpoint = _classifier(), TrainingCheckpoint(folder)
+    _fit_resumable(resumed, checkpoint, epochs=4)
+    for a, b in zip(resumed.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert int(resumed.optimizer.iterations.numpy()) == 4 * 6
+    assert len(checkpoint.history["loss"]) == 4  # the restored epochs' logs too
+    checkpoint.delete()
+    assert not folder.exists()
+
+
+def test_checkpoint_restore_without_a_state_and_with_a_broken_one(tmp_path):
+    checkpoint = TrainingCheckpoint(tmp_path / "none")
+    assert checkpoint.restore(_classifier()) == 0 and checkpoint.history == {}
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "state.json").write_text("{not json")
+    with pytest.raises(ValueError, match="state.json is unreadable.*Delete the folder"):
+        TrainingCheckpoint(tmp_path / "bad").restore(_classifier())

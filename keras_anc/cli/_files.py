@@ -1,45 +1,32 @@
-"""Atomic file writes for the command line: a temporary name in the same folder, then
-`os.replace`, so a crash never leaves a partial file under the final name."""
+"""Atomic file writes for the command line (thin names over `keras_anc.atomic`): a temporary
+name in the same folder, then `os.replace`, so a crash never leaves a partial file under the
+final name."""
 
-import contextlib
-import os
-import pathlib
-import secrets
+from keras_anc import atomic, model_files
 
 
-@contextlib.contextmanager
 def replacing(path):
-    """Yields a temporary path beside `path` (same suffix); moves it onto `path` on success.
+    """Yields a temporary path beside `path` (ending with its name); moves it onto `path`.
 
     Example:
 
     ```python
-    with replacing("out/student.keras") as tmp:
-        student.save(tmp)
+    with replacing("out/curves.png") as tmp:
+        figure.savefig(tmp)
     ```
     """
-    path = pathlib.Path(path)
-    # Not created here (as `tempfile.mkstemp` would, mode 0600): the writer creates it with
-    # the usual permissions.
-    tmp = str(path.parent / f".{path.stem}-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    return atomic.atomic_path(path)
 
 
 def write_text(path, text):
     """Writes `text` to `path` atomically and returns the path."""
-    with replacing(path) as tmp, open(tmp, "x") as f:
-        f.write(text)
-    return pathlib.Path(path)
+    return atomic.atomic_write_text(path, text)
 
 
 def save_model(model, path):
-    """Saves a `keras.Model` to a `.keras` `path` atomically and returns the path."""
-    with replacing(path) as tmp:
-        model.save(tmp)
-    return pathlib.Path(path)
+    """Saves a `keras.Model` to a `.keras` `path` atomically and returns the path.
+
+    Refuses (with a `ValueError` naming the variables) a model with NaN or infinite
+    weights: such a file would load, but predict nonsense.
+    """
+    return model_files.save_model(model, path)

@@ -12,11 +12,12 @@ This module imports no Keras: `keras-anc --help` reads it.
 import dataclasses
 import difflib
 import json
+import math
 import pathlib
 
 import yaml
 
-from keras_anc import methods, teacher_store
+from keras_anc import hyperparameters, methods, teacher_store
 from keras_anc.cli import _files
 
 
@@ -36,6 +37,9 @@ class Option:
         choices: The allowed values, or `None`.
         default_text: How `--help` describes the default when it is not `default` itself
             (e.g. "the method's"); `None` shows `default` (or nothing when that is `None`).
+        minimum: The smallest valid number (each item of a tuple), or `None`.
+        exclusive: Whether `minimum` itself is invalid (`learning_rate > 0`).
+        maximum: The largest valid number (inclusive), or `None`.
     """
 
     name: str
@@ -44,6 +48,9 @@ class Option:
     help: str
     choices: tuple = None
     default_text: str = None
+    minimum: float = None
+    exclusive: bool = False
+    maximum: float = None
 
     @property
     def flag(self):
@@ -88,15 +95,17 @@ _DATA = [
         "TFDS name, or mnist_sample (embedded in the package, offline).",
     ),
     Option("data_dir", None, str, "TFDS data directory.", default_text="keras_anc.data's"),
-    Option("train_examples", None, int, "Use only the first N training examples."),
-    Option("test_examples", None, int, "Use only the first N test examples."),
-    Option("batch_size", 128, int, "Batch size."),
+    Option("train_examples", None, int, "Use only the first N training examples.", minimum=1),
+    Option("test_examples", None, int, "Use only the first N test examples.", minimum=1),
+    Option("batch_size", 128, int, "Batch size.", minimum=1),
     Option("augment", None, bool, "Data augmentation.", default_text="the dataset's standard one"),
     Option(
         "seed",
         0,
         int,
         "Random seed: data order, initialisation, and the method's seed if it takes one.",
+        minimum=0,
+        maximum=2**32 - 3,  # NumPy's limit, less the offsets the runs add
     ),
 ]
 _OUT = [
@@ -111,7 +120,7 @@ _OUT = [
 ]
 _TRAINING = [
     Option("jit_compile", False, bool, "Compile the training step with XLA."),
-    Option("steps_per_execution", 1, int, "Batches per compiled call."),
+    Option("steps_per_execution", 1, int, "Batches per compiled call.", minimum=1),
 ]
 
 _DISTILL = [
@@ -123,7 +132,7 @@ _DISTILL = [
         default_text="train --teacher-model, kept in the teacher store",
     ),
     Option("teacher_model", "lenet5", str, "Model-zoo name of the teacher to train if needed."),
-    Option("teacher_epochs", 5, int, "Epochs for a teacher trained on the fly."),
+    Option("teacher_epochs", 5, int, "Epochs for a teacher trained on the fly.", minimum=1),
     Option(
         "cache_dir",
         None,
@@ -139,11 +148,36 @@ _DISTILL = [
         "Compression method (see keras_anc.methods).",
         choices=tuple(methods.available_methods()),
     ),
-    Option("epochs", 15, int, "Distillation epochs."),
-    Option("learning_rate", 3e-3, float, "Adam learning rate of the student."),
+    Option("epochs", 15, int, "Distillation epochs.", minimum=1),
+    Option(
+        "learning_rate",
+        3e-3,
+        float,
+        "Adam learning rate of the student.",
+        minimum=0,
+        exclusive=True,
+    ),
+    Option(
+        "resume",
+        False,
+        bool,
+        "Continue the interrupted run in --out from its last completed epoch (the same "
+        "student as an uninterrupted run). Repeat the interrupted command and add --resume.",
+    ),
 ]
 
 _RUN_KEYS = {o.name for o in _DATA + _OUT + _TRAINING + _DISTILL}
+
+# Valid values of the method options (`keras_anc.hyperparameters.RANGES` covers the
+# distiller's schedulable hyper-parameters): (minimum, exclusive, maximum).
+_METHOD_BOUNDS = {
+    "temperature": (0, True, None),
+    "alpha": (0, False, 1),
+    "weight_decay": (0, False, None),
+    "discriminator_steps": (1, False, None),
+    "discriminator_units": (1, False, None),
+    "discriminator_learning_rate": (0, True, None),
+}
 
 # The method options offered as flags: every option of `keras_anc.methods.OPTIONS` except
 # those that are also run options (`seed`): the run's value is passed to the methods that
@@ -156,6 +190,7 @@ METHOD_OPTIONS = [
         o.help,
         choices=o.choices,
         default_text=_method_defaults_text(o.name),
+        **dict(zip(("minimum", "exclusive", "maximum"), _METHOD_BOUNDS.get(o.name, ()))),
     )
     for o in methods.OPTIONS.values()
     if o.name not in _RUN_KEYS
@@ -165,8 +200,8 @@ COMMANDS = {
     "train-teacher": _DATA
     + [
         Option("model", "lenet5", str, "Model-zoo name of the teacher."),
-        Option("epochs", 3, int, "Training epochs."),
-        Option("learning_rate", 1e-3, float, "Adam learning rate."),
+        Option("epochs", 3, int, "Training epochs.", minimum=1),
+        Option("learning_rate", 1e-3, float, "Adam learning rate.", minimum=0, exclusive=True),
     ]
     + _TRAINING
     + _OUT,
@@ -176,14 +211,16 @@ COMMANDS = {
         Option("dataset", "mnist_sample", str, "TFDS name, or mnist_sample."),
         Option("data_dir", None, str, "TFDS data directory.", default_text="keras_anc.data's"),
         Option("split", "test", str, "Split to evaluate on."),
-        Option("test_examples", None, int, "Use only the first N examples."),
-        Option("batch_size", 256, int, "Batch size."),
+        Option("test_examples", None, int, "Use only the first N examples.", minimum=1),
+        Option("batch_size", 256, int, "Batch size.", minimum=1),
         Option("quiet", False, bool, "Print only the result."),
     ],
     "export": [
         Option("model", None, str, "The student (.keras) or a run directory holding one."),
         Option("out", "models/student", str, "TF-Serving model base path."),
-        Option("version", None, int, "Version number.", default_text="the next free one"),
+        Option(
+            "version", None, int, "Version number.", default_text="the next free one", minimum=1
+        ),
         Option("overwrite", False, bool, "Replace an existing version."),
         Option(
             "dataset",
@@ -196,7 +233,9 @@ COMMANDS = {
         Option("data_dir", None, str, "TFDS data directory.", default_text="keras_anc.data's"),
         Option("raw_uint8", True, bool, "Bake normalisation in: clients send uint8 images."),
         Option("tflite", True, bool, "Also write float32 and dynamic-range TFLite files."),
-        Option("test_examples", None, int, "Evaluate TFLite files on the first N examples."),
+        Option(
+            "test_examples", None, int, "Evaluate TFLite files on the first N examples.", minimum=1
+        ),
         Option("quiet", False, bool, "Print only the summary."),
     ],
 }
@@ -220,6 +259,12 @@ def _expects(option):
 
 def _convert(option, value):
     if value is None:
+        if option.default is not None:
+            raise ConfigError(
+                f"Config key '{option.name}' needs a value ({_expects(option)}); leave the key "
+                f"out to use the default, {format_value(option.default)}. "
+                f"Received: `{option.name}=None`."
+            )
         return None
     try:
         if option.type is bool:
@@ -254,7 +299,46 @@ def _convert(option, value):
             f"Config key '{option.name}' must be one of {', '.join(map(str, option.choices))}. "
             f"Received: `{option.name}={value!r}`."
         )
+    _check_range(option, converted, value)
     return converted
+
+
+def _range_text(option):
+    parts = []
+    if option.minimum is not None:
+        parts.append(f"{'>' if option.exclusive else '>='} {option.minimum}")
+    if option.maximum is not None:
+        parts.append(f"<= {option.maximum}")
+    return " and ".join(parts)
+
+
+def _check_range(option, converted, received):
+    """Raises a `ConfigError` when a number is non-finite or outside the option's range."""
+    if option.type not in (int, float, tuple):
+        return
+    if option.name in hyperparameters.RANGES:
+        try:
+            hyperparameters.check_value(option.name, converted)
+        except ValueError:
+            raise ConfigError(
+                f"Config key '{option.name}' must be "
+                f"{hyperparameters.describe_range(option.name)}. "
+                f"Received: `{option.name}={received!r}`."
+            ) from None
+        return
+    for number in converted if option.type is tuple else (converted,):
+        below = option.minimum is not None and (
+            number < option.minimum or (option.exclusive and number == option.minimum)
+        )
+        above = option.maximum is not None and number > option.maximum
+        if not math.isfinite(number) or below or above:
+            valid = _range_text(option)
+            what = {float: "a finite number", int: "an integer", tuple: "a list of integers"}
+            valid = (", each " if option.type is tuple else " ") + valid if valid else ""
+            raise ConfigError(
+                f"Config key '{option.name}' must be {what[option.type]}{valid}. "
+                f"Received: `{option.name}={received!r}`."
+            )
 
 
 def _to_int(value):
@@ -345,6 +429,14 @@ def method_options(config):
     return {k: config[k] for k in accepted if config.get(k) is not None}
 
 
+# Keys that control how a run proceeds, not what it computes: not saved in `config.yaml`.
+_NOT_SAVED = ("resume",)
+
+
 def save(config, path):
-    """Writes the configuration as YAML (atomically), so `--config path` re-runs it."""
+    """Writes the configuration as YAML (atomically), so `--config path` re-runs it.
+
+    Run-control keys (`resume`) are left out: they say how the run went, not what it is.
+    """
+    config = {k: v for k, v in config.items() if k not in _NOT_SAVED}
     return _files.write_text(path, yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=False))

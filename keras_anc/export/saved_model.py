@@ -3,17 +3,24 @@
 TF-Serving watches a model base path and loads its numeric version directories
 (`path/1/saved_model.pb`, `path/2/...`). `export_student()` writes the next version there, through
 a hidden temporary directory that is renamed into place, so a watching server never loads a
-half-written version. Only the student's variables are saved.
+half-written version. Concurrent exports each claim their own version (an exclusively created
+`.claim-<n>` file), and a replaced version is swapped in one step, so a complete version is in
+place at every instant. Only the student's variables are saved.
 
 Reference:
     [TF-Serving: serving a TensorFlow model](https://www.tensorflow.org/tfx/serving/serving_basic)
 """
 
+import contextlib
+import ctypes
+import errno
 import numbers
 import os
 import pathlib
 import re
 import shutil
+import socket
+import sys
 import uuid
 
 import keras
@@ -23,6 +30,8 @@ from keras_anc.export.signature import SIGNATURE_KEY, ServingPlan, resolve_signa
 from keras_anc.export.warmup import resolve_warmup, warmup_batches, write_warmup_file
 
 _VERSION_RE = re.compile(r"[0-9]+")
+_TMP_PREFIX = ".tmp-export-"
+_CLAIM_PREFIX = ".claim-"
 
 
 def existing_versions(path):
@@ -152,11 +161,15 @@ def export_student(
         path: model base directory, e.g. `"models/student"`. Created if missing. Must not be a
             file.
         version: positive integer version. Defaults to `None`: one more than the largest
-            numeric version directory in `path`, or 1.
+            numeric version directory in `path`, or 1. The number is claimed atomically
+            when the export is complete, so concurrent exports to the same `path` each get
+            their own version and none is lost.
         signature: a `keras_anc.export.ServingSignature`. Defaults to `None`: the signature
             built from `**signature_options` (all defaults when there are none).
-        overwrite: if the version already exists, replace it (atomically: the new version is
-            written beside it first). Defaults to `False`, which raises `FileExistsError`.
+        overwrite: if the explicit `version` already exists, replace it. The new version
+            is written beside it and the two are swapped in one step (Linux, macOS), so a
+            complete version is in place at every instant. Defaults to `False`, which raises
+            `FileExistsError`. With `version=None` nothing is ever replaced.
         warmup: whether to write the TF-Serving warm-up file. `None` (default) writes it when
             `tensorflow-serving-api` is installed and warns otherwise; `True` requires it;
             `False` skips it.
@@ -207,20 +220,20 @@ def export_student(
     if write_warmup:
         # Validate the examples before anything is written.
         next(warmup_batches(plan, warmup_examples, 1, 1))
-    if version is None:
-        version = max(existing_versions(path), default=0) + 1
-    target = path / str(version)
-    if target.exists() and not overwrite:
-        raise FileExistsError(
-            f"Version {version} already exists at '{target}'. Pass `version=None` to export "
-            "the next free version, another `version`, or `overwrite=True` to replace it."
-        )
+    if version is not None:
+        target = path / str(version)
+        if target.exists() and not overwrite:
+            raise FileExistsError(
+                f"Version {version} already exists at '{target}'. Pass `version=None` to "
+                "export the next free version, another `version`, or `overwrite=True` to "
+                "replace it."
+            )
 
     path.mkdir(parents=True, exist_ok=True)
     # A hidden, non-numeric name: TF-Serving ignores it until it is renamed to `<version>`.
     # (Not `tempfile.mkdtemp`: its 0700 mode would hide the version from a server running
     # as another user; `os.mkdir` honours the umask.)
-    tmp_dir = path / f".tmp-export-{version}-{uuid.uuid4().hex[:8]}"
+    tmp_dir = path / f"{_TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     os.mkdir(tmp_dir)
     try:
         write_saved_model(plan, tmp_dir)
@@ -233,6 +246,8 @@ def export_student(
                 num_records=int(num_warmup_records),
                 batch_size=int(warmup_batch_size),
             )
+        if version is None:
+            return _publish_next_version(tmp_dir, path)
         _move_into_place(tmp_dir, target, overwrite=overwrite)
     finally:
         if tmp_dir.exists():
@@ -240,14 +255,100 @@ def export_student(
     return target
 
 
+def _claimed_versions(path):
+    """Versions claimed by exports in progress (their `.claim-<n>` files)."""
+    claimed = []
+    for p in path.iterdir():
+        number = p.name[len(_CLAIM_PREFIX) :]
+        if p.name.startswith(_CLAIM_PREFIX) and _VERSION_RE.fullmatch(number):
+            claimed.append(int(number))
+    return claimed
+
+
+def _publish_next_version(tmp_dir, path):
+    """Moves the finished export `tmp_dir` to the next free version of `path`; returns it.
+
+    Safe with concurrent exporters, in threads or processes (also on other machines
+    sharing the folder, where the file system honours exclusive creation): each version is
+    claimed by creating the hidden file `path/.claim-<n>` exclusively (`O_CREAT | O_EXCL`)
+    before the rename, so two exports never pick the same number, and an export that finds
+    its number taken (e.g. by an export with an explicit `version`) claims the next one. No
+    export is lost and none replaces another. The claim is removed once the version
+    exists. A process killed between claiming and renaming leaves its claim file behind;
+    that number is then skipped (a gap, which TF-Serving does not mind).
+
+    Args:
+        tmp_dir: The complete SavedModel, in a hidden folder inside `path`.
+        path: The model base path.
+
+    Returns:
+        The `pathlib.Path` of the new version directory.
+
+    """
+    path = pathlib.Path(path)
+    while True:
+        version = max(existing_versions(path) + _claimed_versions(path), default=0) + 1
+        claim = path / f"{_CLAIM_PREFIX}{version}"
+        try:
+            fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            continue  # another export claimed it first
+        os.write(fd, f"{socket.gethostname()} {os.getpid()}\n".encode())
+        os.close(fd)
+        target = path / str(version)
+        try:
+            if target.exists():
+                continue  # written meanwhile with an explicit `version`
+            try:
+                os.rename(tmp_dir, target)
+            except OSError:
+                if target.exists():
+                    continue  # appeared between the check and the rename
+                raise
+            return target
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(claim)
+
+
+def _exchange(a, b):
+    """Swaps two paths in one atomic step; `False` where the platform cannot."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return False
+    if sys.platform.startswith("linux") and hasattr(libc, "renameat2"):
+        at_fdcwd, rename_exchange = -100, 2
+        result = libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    elif sys.platform == "darwin" and hasattr(libc, "renamex_np"):
+        result = libc.renamex_np(os.fsencode(a), os.fsencode(b), 0x2)  # RENAME_SWAP
+    else:
+        return False
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+        return False  # not supported by this kernel or file system
+    raise OSError(code, os.strerror(code), str(b))
+
+
 def _move_into_place(tmp_dir, target, overwrite):
-    """Renames the finished `tmp_dir` to `target` (replacing it only if `overwrite`)."""
+    """Renames the finished `tmp_dir` to `target` (replacing it only if `overwrite`).
+
+    A replacement swaps the two folders in one step where the platform can (Linux
+    `renameat2(RENAME_EXCHANGE)`, macOS `renamex_np(RENAME_SWAP)`), so a complete version
+    is in place at every instant; elsewhere it falls back to two renames, with a short
+    moment in between when the version is absent.
+    """
     if target.exists():
         if not overwrite:  # Appeared while we were exporting.
             raise FileExistsError(
                 f"Version directory '{target}' was created by someone else during the export. "
                 "Export again with `version=None` or `overwrite=True`."
             )
+        if _exchange(tmp_dir, target):
+            shutil.rmtree(tmp_dir, ignore_errors=True)  # now the previous version
+            return
         old = target.parent / f".old-{target.name}-{uuid.uuid4().hex[:8]}"
         os.rename(target, old)
         os.rename(tmp_dir, target)

@@ -23,14 +23,13 @@ Reference:
     [LiteRT post-training quantization](https://ai.google.dev/edge/litert/models/post_training_quantization)
 """
 
-import os
 import pathlib
 import tempfile
-import uuid
 import warnings
 
 import numpy as np
 
+from keras_anc import atomic
 from keras_anc.errors import require_tensorflow
 from keras_anc.export._data import labelled_batches
 from keras_anc.export.saved_model import write_saved_model
@@ -125,14 +124,7 @@ def export_tflite(
             converter.target_spec.supported_types = [tf.float16]
         flatbuffer = converter.convert()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_file = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        tmp_file.write_bytes(flatbuffer)
-        os.replace(tmp_file, path)
-    finally:
-        if tmp_file.exists():
-            tmp_file.unlink()
-    return path
+    return atomic.atomic_write_bytes(path, flatbuffer)
 
 
 def make_interpreter(tflite_path, num_threads=None):

@@ -98,3 +98,80 @@ def test_help_states_each_default_once_from_the_owner():
     assert temperature.endswith(
         f"(default: {methods.method_options('hinton_kd')['temperature']} for hinton_kd)"
     )
+
+
+@pytest.mark.parametrize(
+    "command, key, value, match",
+    [
+        ("distill", "epochs", "-1", "'epochs' must be an integer >= 1"),
+        ("distill", "epochs", "0", "'epochs' must be an integer >= 1"),
+        ("distill", "epochs", None, "'epochs' needs a value \\(int\\)"),
+        ("distill", "teacher_epochs", 0, "'teacher_epochs' must be an integer >= 1"),
+        ("distill", "learning_rate", "nan", "'learning_rate' must be a finite number > 0"),
+        ("distill", "learning_rate", "inf", "'learning_rate' must be a finite number > 0"),
+        ("distill", "learning_rate", 0.0, "'learning_rate' must be a finite number > 0"),
+        ("distill", "learning_rate", None, "'learning_rate' needs a value"),
+        ("distill", "mimic_weight", "-1", "'mimic_weight' must be >= 0 and finite"),
+        ("distill", "adversarial_weight", "nan", "'adversarial_weight' must be >= 0"),
+        ("distill", "adversarial_sample_rate", "1.5", "'adversarial_sample_rate' must be in"),
+        ("distill", "input_dropout_rate", "1", "'input_dropout_rate' must be in \\[0, 1\\)"),
+        ("distill", "input_noise_stddev", "-0.1", "'input_noise_stddev' must be >= 0"),
+        ("distill", "steps_per_execution", "0", "'steps_per_execution' must be an integer >= 1"),
+        ("distill", "batch_size", 0, "'batch_size' must be an integer >= 1"),
+        ("distill", "train_examples", -5, "'train_examples' must be an integer >= 1"),
+        ("distill", "seed", -1, "'seed' must be an integer >= 0"),
+        ("distill", "temperature", "0", "'temperature' must be a finite number > 0"),
+        ("distill", "alpha", "1.5", "'alpha' must be a finite number >= 0 and <= 1"),
+        ("distill", "weight_decay", "-1e-4", "'weight_decay' must be a finite number >= 0"),
+        ("distill", "discriminator_steps", "0", "'discriminator_steps' must be an integer >= 1"),
+        ("distill", "discriminator_steps", "2.7", "'discriminator_steps' expects int"),
+        ("distill", "discriminator_units", "64,0", "a list of integers, each >= 1"),
+        ("distill", "discriminator_learning_rate", "-1", "must be a finite number > 0"),
+        ("train-teacher", "epochs", "-2", "'epochs' must be an integer >= 1"),
+        ("train-teacher", "learning_rate", "nan", "'learning_rate' must be a finite number > 0"),
+        ("evaluate", "batch_size", "0", "'batch_size' must be an integer >= 1"),
+        ("export", "version", "0", "'version' must be an integer >= 1"),
+    ],
+)
+def test_nonsense_numbers_get_one_line_naming_the_key_and_value(command, key, value, match):
+    with pytest.raises(config.ConfigError, match=match) as info:
+        config.validate(command, {key: value})
+    assert f"Received: `{key}={value!r}`" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_valid_edge_values_are_accepted():
+    assert config.validate(
+        "distill",
+        {
+            "epochs": 1,
+            "adversarial_sample_rate": 1.0,
+            "mimic_weight": 0,
+            "alpha": 0,
+            "seed": 0,
+            "data_dir": None,  # unset: keys whose default is "decided elsewhere" may be null
+            "discriminator_units": "1,1",
+        },
+    ) == {
+        "epochs": 1,
+        "adversarial_sample_rate": 1.0,
+        "mimic_weight": 0.0,
+        "alpha": 0.0,
+        "seed": 0,
+        "data_dir": None,
+        "discriminator_units": (1, 1),
+    }
+
+
+def test_null_in_a_file_is_refused_with_the_default_named(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("epochs: null\n")
+    with pytest.raises(config.ConfigError, match="'epochs' needs a value .*default, 15"):
+        config.read_file(path, "distill")
+
+
+def test_resume_is_not_saved_with_the_configuration(tmp_path):
+    run = config.resolve("distill", {}, {"resume": "true", "epochs": "2"})
+    assert run["resume"] is True
+    saved = config.read_file(config.save(run, tmp_path / "config.yaml"), "distill")
+    assert "resume" not in saved and saved["epochs"] == 2

@@ -222,3 +222,115 @@ def test_bad_models_and_paths(student, tmp_path):
     a_file.write_text("")
     with pytest.raises(NotADirectoryError, match="is a file"):
         export.export_student(student, a_file)
+
+
+def _fake_export(base, name):
+    """A finished export folder (as `write_saved_model` leaves it), marked with `name`."""
+    tmp_dir = base / f".tmp-export-{name}"
+    tmp_dir.mkdir(parents=True)
+    (tmp_dir / "saved_model.pb").write_text(name)
+    return tmp_dir
+
+
+def test_concurrent_publishers_get_distinct_versions_and_lose_none(tmp_path):
+    import threading
+
+    base = tmp_path / "model"
+    names = [f"export{i}" for i in range(16)]
+    tmp_dirs = [_fake_export(base, name) for name in names]
+    results, barrier = {}, threading.Barrier(len(names))
+
+    def publish(name, tmp_dir):
+        barrier.wait()
+        results[name] = saved_model._publish_next_version(tmp_dir, base)
+
+    threads = [threading.Thread(target=publish, args=pair) for pair in zip(names, tmp_dirs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(int(p.name) for p in results.values()) == list(range(1, 17))
+    for name, version_dir in results.items():
+        assert (version_dir / "saved_model.pb").read_text() == name  # none replaced another
+    assert sorted(p.name for p in base.iterdir()) == sorted(str(v) for v in range(1, 17))
+
+
+def test_a_claimed_or_taken_number_is_skipped(tmp_path, monkeypatch):
+    base = tmp_path / "model"
+    base.mkdir()
+    (base / ".claim-1").write_text("a process killed mid-export\n")
+    assert saved_model._publish_next_version(_fake_export(base, "a"), base).name == "2"
+    # Version 3 appears (an explicit `version=3` export) after this export computed its number.
+    real_exists = pathlib.Path.exists
+
+    def exists(self):
+        if self == base / "3" and not real_exists(self):
+            _fake_export(base, "explicit").rename(self)
+        return real_exists(self)
+
+    monkeypatch.setattr(pathlib.Path, "exists", exists)
+    published = saved_model._publish_next_version(_fake_export(base, "b"), base)
+    assert published.name == "4" and (published / "saved_model.pb").read_text() == "b"
+    assert (base / "3" / "saved_model.pb").read_text() == "explicit"
+
+
+def test_overwrite_swaps_in_one_step_so_a_version_is_always_in_place(tmp_path, monkeypatch):
+    target = _fake_export(tmp_path, "old").rename(tmp_path / "2")
+    probe_a, probe_b = _fake_export(tmp_path, "a"), _fake_export(tmp_path, "b")
+    if not saved_model._exchange(probe_a, probe_b):
+        pytest.skip("this platform or file system cannot swap two folders in one step")
+    assert (probe_a / "saved_model.pb").read_text() == "b"  # swapped
+    shutil.rmtree(probe_a), shutil.rmtree(probe_b)
+
+    def no_rename(*args):
+        raise AssertionError("a two-rename replacement leaves a moment without the version")
+
+    monkeypatch.setattr(saved_model.os, "rename", no_rename)
+    saved_model._move_into_place(_fake_export(tmp_path, "new"), target, overwrite=True)
+    assert (target / "saved_model.pb").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2"]
+
+
+def test_overwrite_without_a_swap_falls_back_to_two_renames(tmp_path, monkeypatch):
+    target = _fake_export(tmp_path, "old").rename(tmp_path / "2")
+    monkeypatch.setattr(saved_model, "_exchange", lambda a, b: False)
+    saved_model._move_into_place(_fake_export(tmp_path, "new"), target, overwrite=True)
+    assert (target / "saved_model.pb").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2"]
+
+
+_EXPORTER = """
+import os, pathlib, sys, time
+import keras, numpy as np
+from keras_anc import export
+base, go, index = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), int(sys.argv[3])
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)], name=f"student{index}")
+model.layers[-1].bias.assign(np.full(3, float(index), "float32"))
+while not go.exists():
+    time.sleep(0.01)
+print(export.export_student(model, base, version=None, overwrite=True, warmup=False))
+"""
+
+
+@pytest.mark.slow
+def test_four_processes_exporting_at_once_keep_four_versions(tmp_path, serving_fn):
+    base, go = tmp_path / "model", tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _EXPORTER, str(base), str(go), str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(4)
+    ]
+    go.touch()  # all four start exporting together
+    outputs = [proc.communicate(timeout=300) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0] * 4, [err[-2000:] for _, err in outputs]
+    reported = [pathlib.Path(out.strip().splitlines()[-1]) for out, _ in outputs]
+    assert sorted(p.name for p in reported) == ["1", "2", "3", "4"]
+    assert export.existing_versions(base) == [1, 2, 3, 4]
+    for index, version_dir in enumerate(reported):  # each process's own model, none lost
+        logits = serving_fn(version_dir)(images=tf.zeros((1, 4)))["logits"].numpy()
+        np.testing.assert_allclose(logits, np.full((1, 3), float(index)))
+    assert sorted(p.name for p in base.iterdir()) == ["1", "2", "3", "4"]

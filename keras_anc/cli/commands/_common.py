@@ -1,20 +1,28 @@
 """What the commands share: the output folder, data streams, zoo models, evaluation."""
 
-import datetime
-import os
-import pathlib
+import sys
 
 import keras
 
 from keras_anc import data as data_lib
+from keras_anc import model_files
 from keras_anc import models as zoo
-from keras_anc.cli import _files, results
+from keras_anc.callbacks import NonFiniteGuard
+from keras_anc.cli import _files, results, run_dir
 from keras_anc.cli import config as config_lib
+from keras_anc.cli import data_dir as data_dir_lib
 
 
 def fit_verbosity(config):
-    """`verbose` for `fit`: progress bars unless the run is quiet."""
-    return 0 if config.get("quiet") else "auto"
+    """`verbose` for `fit`: a progress bar on a terminal, one line per epoch in a log file.
+
+    Returns `0` for a quiet run, `1` (progress bar) when standard output is a terminal and
+    `2` (one line per epoch) otherwise, so a redirected log holds no progress-bar frames.
+    """
+    if config.get("quiet"):
+        return 0
+    isatty = getattr(sys.stdout, "isatty", None)
+    return 1 if isatty is not None and isatty() else 2
 
 
 def say(config, *lines):
@@ -25,25 +33,60 @@ def say(config, *lines):
 
 
 def prepare_output_dir(config, command):
-    """Creates (and checks we can write) the run's output directory; sets `config["out"]`."""
-    out = config.get("out")
-    if not out:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        out = os.path.join("runs", f"{command}-{config.get('dataset', 'run')}-{stamp}")
-    out = pathlib.Path(out)
-    if out.exists() and not out.is_dir():
-        raise config_lib.ConfigError(f"Output path {out} exists and is not a directory.")
+    """Creates the run's folder (a new one unless `--out`; never a finished run's).
+
+    Sets `config["out"]` and returns the folder; see `keras_anc.cli.run_dir.create`.
+    """
+    return run_dir.create(config, command)
+
+
+def require_data(name, data_dir=None):
+    """Fails with one line, in CLI terms, unless data set `name` is prepared.
+
+    The folder check needs no TensorFlow; `keras_anc.data.require_prepared` then checks the
+    version and splits TFDS expects (and tells an unknown name from an unprepared one).
+    """
+    data_dir_lib.check(name, data_dir)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise config_lib.ConfigError(
-            f"Cannot write to output directory {out}: {e.strerror or e}. Choose another --out."
-        ) from None
-    config["out"] = str(out)
-    return out
+        data_lib.require_prepared(name, data_dir=data_dir)
+    except data_lib.DatasetNotPreparedError:
+        raise config_lib.ConfigError(data_dir_lib.not_prepared_message(name, data_dir)) from None
+    except ValueError as e:
+        if data_dir_lib.is_unknown_name_error(e):
+            raise config_lib.ConfigError(data_dir_lib.unknown_name_message(name)) from None
+        raise
+
+
+def _check_model_name(name, flag):
+    try:
+        zoo.default_input_shape(name)
+    except ValueError as e:
+        raise config_lib.ConfigError(f"{flag}: {e} Received: `{flag} {name}`.") from None
+
+
+def check_run(config, command):
+    """Checks every name of a `train-teacher` or `distill` run before any work is done.
+
+    The data set must be prepared, the model names known, the teacher file (if any)
+    loadable-looking, and `--out` must not hold a finished run: all before a teacher is
+    trained or the run's folder is created.
+
+    Example:
+
+    ```python
+    check_run(config, "distill")
+    ```
+    """
+    require_data(config["dataset"], config.get("data_dir"))
+    if command == "train-teacher":
+        _check_model_name(config["model"], "--model")
+    else:
+        _check_model_name(config["student_model"], "--student-model")
+        if config.get("teacher"):
+            model_files.check_model_file(config["teacher"], "teacher")
+        else:
+            _check_model_name(config["teacher_model"], "--teacher-model")
+    run_dir.check_out(config.get("out"))
 
 
 def dataset_info(config):
@@ -99,13 +142,17 @@ def fit_teacher(config, model_name, epochs, learning_rate, validation_data=None)
         jit_compile=config.get("jit_compile", False),
         steps_per_execution=config.get("steps_per_execution", 1),
     )
-    history = model.fit(
-        train_stream(config, labels=True),
-        epochs=epochs,
-        validation_data=validation_data,
-        verbose=fit_verbosity(config),
-        shuffle=False,  # the tf.data pipeline shuffles
-    )
+    try:
+        history = model.fit(
+            train_stream(config, labels=True),
+            epochs=epochs,
+            validation_data=validation_data,
+            verbose=fit_verbosity(config),
+            shuffle=False,  # the tf.data pipeline shuffles
+            callbacks=[NonFiniteGuard()],  # stops at the first NaN/Inf, with its batch
+        )
+    except FloatingPointError as e:
+        raise ValueError(f"Training the teacher: {e} Nothing was saved.") from None
     return model, history
 
 
@@ -116,8 +163,24 @@ def evaluate_classifier(model, test_ds):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    result = view.evaluate(test_ds, verbose=0, return_dict=True)
+    try:
+        result = view.evaluate(test_ds, verbose=0, return_dict=True)
+    except Exception:
+        _check_label_range(model, test_ds)  # the usual cause, in one line
+        raise
     return {"accuracy": float(result["accuracy"]), "loss": float(result["loss"])}
+
+
+def _check_label_range(model, test_ds):
+    """A `ConfigError` when the data's labels exceed the model's classes (else nothing)."""
+    width = model.outputs[0].shape[-1]
+    highest = max(int(keras.ops.max(y)) for _, y in test_ds)
+    if width is not None and highest >= width:
+        raise config_lib.ConfigError(
+            f"The model '{model.name}' outputs {width} classes but the data set's labels go up "
+            f"to {highest}: it was not trained on this data set. Pass the --dataset it was "
+            "trained on."
+        ) from None
 
 
 def model_facts(model, architecture):
@@ -131,18 +194,12 @@ def model_facts(model, architecture):
 
 
 def load_model_file(path, role):
-    """Loads a `.keras` file, with a one-line `ConfigError` that says what went wrong."""
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise config_lib.ConfigError(f"The {role} file {path} does not exist.")
-    try:
-        return keras.saving.load_model(path)
-    except Exception as e:  # noqa: BLE001 - any failure to load is a user error here
-        raise config_lib.ConfigError(
-            f"Cannot load the {role} from {path}: {type(e).__name__}: "
-            f"{str(e).splitlines()[0] if str(e) else ''} "
-            "(expected a model saved with model.save('....keras'))."
-        ) from None
+    """Loads a `.keras` file, with a one-line error that says what went wrong.
+
+    See `keras_anc.model_files.load_model`: a missing, empty, truncated or garbage file, or
+    a custom class that is not registered, each get a message naming the file and the fix.
+    """
+    return model_files.load_model(path, role)
 
 
 def save_model(model, path):
@@ -150,10 +207,19 @@ def save_model(model, path):
     return _files.save_model(model, path)
 
 
-def write_run_files(config, out, run_results, history, title):
-    """Writes `results.json`, `summary.md`, `curves.png` (with a history) and `config.yaml`."""
-    results.write_json(run_results, out / "results.json")
-    _files.write_text(out / "summary.md", results.summary_markdown(run_results))
+def write_run_files(config, out, run_results, history, title, title_model="student"):
+    """Writes `summary.md`, `curves.png` (with a history), `config.yaml`, then `results.json`.
+
+    `title_model` names the trained model in the plot's panel titles ("Student objective").
+    The saved `config.yaml` holds every option but `out` and `resume`.
+    """
+    _files.write_text(out / "summary.md", results.summary_markdown(run_results, out))
     if history is not None:
-        results.plot_history(history, out / "curves.png", title=title)
-    config_lib.save(config, out / "config.yaml")
+        results.plot_history(history, out / "curves.png", title=title, model=title_model)
+    # Without `out` (and `resume`, which needs it): `--config <run>/config.yaml` re-runs the
+    # same job into a new folder.
+    saved = {k: v for k, v in config.items() if k not in ("out", "resume")}
+    config_lib.save(saved, out / "config.yaml")
+    # Last: a folder with `results.json` counts as a finished run (see `run_dir`), so a kill
+    # before this line never leaves a "finished" run without its other files.
+    results.write_json(run_results, out / "results.json")

@@ -7,8 +7,10 @@ import keras
 import numpy as np
 
 from keras_anc import methods
+from keras_anc.callbacks import NonFiniteGuard
 from keras_anc.cli import config as config_lib
-from keras_anc.cli.commands import _common
+from keras_anc.cli import results as results_lib
+from keras_anc.cli.commands import _common, _resume
 from keras_anc.teacher_store import TeacherStore
 
 # The run options that determine a teacher trained on the fly: its key in the store.
@@ -89,11 +91,16 @@ def run(config):
     """
     start = time.perf_counter()
     config_lib.method_options(config)  # fail on options the method lacks before any work
+    # Data set prepared, model names, teacher file, --out: before a teacher or a folder.
+    _common.check_run(config, "distill")
+    if config.get("resume") and not config.get("out"):
+        raise config_lib.ConfigError("--resume needs --out: the folder of the interrupted run.")
     out = _common.prepare_output_dir(config, "distill")
+    checkpoint = _resume.open_checkpoint(config, out, lambda line: _common.say(config, line))
     info = _common.dataset_info(config)
-    # Fail on bad names before spending minutes on a teacher.
     student = _common.build_zoo_model(config["student_model"], info, "student", config["seed"] + 1)
     teacher, teacher_path = obtain_teacher(config)
+    _check_classes(teacher, info.num_classes, teacher_path)
     test_ds = _common.test_stream(config)
     architecture = teacher.name if config.get("teacher") else config["teacher_model"]
     teacher_facts = _common.model_facts(teacher, architecture)
@@ -111,13 +118,28 @@ def run(config):
         f"Distilling {config['student_model']} from the teacher by '{config['method']}' "
         f"({'with' if labels_needed else 'without'} labels, {config['epochs']} epochs) ...",
     )
-    history = model.fit(
+    initial_epoch, train_ds, steps = _resume.restore(
+        checkpoint,
+        model,
         _common.train_stream(config, labels=labels_needed),
-        epochs=config["epochs"],
-        validation_data=test_ds,
-        verbose=_common.fit_verbosity(config),
-        shuffle=False,  # the tf.data pipeline shuffles
+        lambda line: _common.say(config, line),
     )
+    try:
+        model.fit(
+            train_ds,
+            epochs=config["epochs"],
+            steps_per_epoch=steps,
+            initial_epoch=initial_epoch,
+            validation_data=test_ds,
+            verbose=_common.fit_verbosity(config),
+            shuffle=False,  # the tf.data pipeline shuffles
+            # The guard first: the checkpoint never records a failing step.
+            callbacks=[NonFiniteGuard(), checkpoint],
+        )
+    except FloatingPointError as e:
+        raise ValueError(f"{e} No model or results were written to {out}.") from None
+    history = checkpoint.history  # every epoch's logs, restored ones included
+    # Refuses (one line, nothing written) a student with NaN or infinite weights.
     student_path = _common.save_model(student, out / "student.keras")
     student_facts = _common.model_facts(student, config["student_model"])
     student_pred = _predicted_classes(student, test_ds)
@@ -136,7 +158,7 @@ def run(config):
         "accuracy_gap": teacher_facts["accuracy"] - student_facts["accuracy"],
         "teacher_path": teacher_path,
         "student_path": str(student_path),
-        "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
+        "history": {k: [float(v) for v in vals] for k, vals in history.items()},
         "wall_time_s": round(time.perf_counter() - start, 2),
     }
     _common.write_run_files(
@@ -147,7 +169,18 @@ def run(config):
         f"{config['method']}: {config['student_model']} from {teacher_facts['architecture']}"
         f" on {config['dataset']}",
     )
+    checkpoint.delete()  # the results are written: nothing left to resume
     return results
+
+
+def _check_classes(teacher, num_classes, path):
+    """One line when the teacher's logits do not match the data set's classes."""
+    width = teacher.outputs[0].shape[-1] if getattr(teacher, "outputs", None) else None
+    if width is not None and width != num_classes:
+        raise config_lib.ConfigError(
+            f"The teacher ({path}) outputs {width} classes but the data set has {num_classes}. "
+            "Pass the --dataset the teacher was trained on, or another --teacher."
+        )
 
 
 def _predicted_classes(model, test_ds):
@@ -165,22 +198,10 @@ def _share_equal(a, b):
 
 def print_summary(results):
     """Prints the teacher / untrained student / trained student table and the verdict."""
-    t, s = results["teacher"], results["student"]
-    rows = [
-        ("teacher", t["architecture"], t["params"], t["accuracy"]),
-        ("student, untrained", s["architecture"], s["params"], s["accuracy_before"]),
-        (f"student, {results['method']}", s["architecture"], s["params"], s["accuracy"]),
-    ]
     print()
-    print(f"{'model':<22}{'architecture':<14}{'parameters':>12}{'test accuracy':>16}")
-    for role, arch, params, acc in rows:
-        print(f"{role:<22}{arch:<14}{params:>12,}{100 * acc:>15.2f}%")
-    labels = "with labels" if results["labels_used"] else "without labels"
-    print(
-        f"\nThe student is {results['compression_ratio']}x smaller than the teacher, was "
-        f"trained {labels}, agrees with it on {100 * s['teacher_agreement']:.1f}% of test "
-        f"images, and is {100 * results['accuracy_gap']:.2f} points below it."
-    )
+    print(results_lib.comparison_table(results))
+    print()
+    print(results_lib.verdict(results))
     print(
         f"Outputs in {os.path.dirname(results['student_path'])}/ (took "
         f"{results['wall_time_s']:.0f} s)."
