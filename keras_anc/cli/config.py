@@ -123,6 +123,19 @@ _TRAINING = [
     Option("steps_per_execution", 1, int, "Batches per compiled call.", minimum=1),
 ]
 
+_DISTRIBUTE = [
+    Option(
+        "distribute",
+        None,
+        str,
+        "Train on several devices: mirrored (tf.distribute, this machine's GPUs), "
+        "multi_worker (tf.distribute, TF_CONFIG), data_parallel (JAX keras.distribution). "
+        "See docs/distributed.md.",
+        choices=("mirrored", "multi_worker", "data_parallel"),
+        default_text="one device",
+    ),
+]
+
 _DISTILL = [
     Option(
         "teacher",
@@ -166,7 +179,7 @@ _DISTILL = [
     ),
 ]
 
-_RUN_KEYS = {o.name for o in _DATA + _OUT + _TRAINING + _DISTILL}
+_RUN_KEYS = {o.name for o in _DATA + _OUT + _TRAINING + _DISTRIBUTE + _DISTILL}
 
 # Valid values of the method options (`keras_anc.hyperparameters.RANGES` covers the
 # distiller's schedulable hyper-parameters): (minimum, exclusive, maximum).
@@ -205,7 +218,7 @@ COMMANDS = {
     ]
     + _TRAINING
     + _OUT,
-    "distill": _DATA + _DISTILL + METHOD_OPTIONS + _TRAINING + _OUT,
+    "distill": _DATA + _DISTILL + METHOD_OPTIONS + _TRAINING + _DISTRIBUTE + _OUT,
     "evaluate": [
         Option("model", None, str, "A saved model (.keras): student, teacher or distiller."),
         Option("dataset", "mnist_sample", str, "TFDS name, or mnist_sample."),

@@ -86,9 +86,23 @@ def build_method(config, teacher, student):
 def run(config):
     """Distils a student from a teacher by `config['method']` and reports the comparison.
 
+    With `distribute`, everything (teacher, student, method, training) runs inside that
+    distribution engine's scope (`keras_anc.distribution`).
+
     Returns:
         The results dict, also written to `results.json`.
     """
+    if not config.get("distribute"):
+        return _distill(config)
+    from keras_anc import distribution
+
+    # First, before any TensorFlow work: multi-worker set-up must precede it.
+    strategy = distribution.make_strategy(config["distribute"])
+    with distribution.strategy_scope(strategy):
+        return _distill(config)
+
+
+def _distill(config):
     start = time.perf_counter()
     config_lib.method_options(config)  # fail on options the method lacks before any work
     # Data set prepared, model names, teacher file, --out: before a teacher or a folder.

@@ -137,3 +137,30 @@ def test_the_teacher_is_trained_once_then_taken_from_the_store(tmp_path, monkeyp
     x = np.random.default_rng(0).random((4, 28, 28, 1), dtype="float32")
     np.testing.assert_allclose(again.predict(x, verbose=0), teacher.predict(x, verbose=0))
     assert isinstance(again, keras.Model)
+
+
+@pytest.mark.slow
+def test_distribute_mirrored_runs_the_default_demo(tmp_path):
+    config = config_lib.resolve(
+        "distill",
+        {},
+        {
+            "cache_dir": str(tmp_path / "cache"),
+            "teacher_model": "mlp",
+            "teacher_epochs": 1,
+            "epochs": 1,
+            "train_examples": 512,
+            "test_examples": 256,
+            "distribute": "mirrored",
+            "out": str(tmp_path / "run"),
+            "quiet": True,
+        },
+    )
+    results = distill.run(dict(config))
+    assert 0.0 <= results["student"]["accuracy"] <= 1.0
+    assert (tmp_path / "run" / "student.keras").is_file()
+
+
+def test_distribute_takes_only_known_engines():
+    with pytest.raises(config_lib.ConfigError, match="distribute"):
+        config_lib.resolve("distill", {}, {"distribute": "pipeline"})
