@@ -15,6 +15,10 @@ _BACKEND = keras.backend.backend()
 
 if _BACKEND == "tensorflow":
     from keras_anc.trainers.tensorflow_trainer import TensorFlowDistillerTrainer as BackendTrainer
+elif _BACKEND == "jax":
+    from keras_anc.trainers.jax_trainer import JAXDistillerTrainer as BackendTrainer
+elif _BACKEND == "torch":
+    from keras_anc.trainers.torch_trainer import TorchDistillerTrainer as BackendTrainer
 else:
     from keras_anc.trainers.unsupported_trainer import UnsupportedDistillerTrainer as BackendTrainer
 

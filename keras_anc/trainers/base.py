@@ -2,13 +2,17 @@
 
 import abc
 
+# Keras' undocumented trainer hook used here; tests/trainers/test_base.py pins it.
+KERAS_PRIVATE_API = ("_symbolic_build",)
+
 
 class AdversarialTrainerContract(abc.ABC):
     """What a backend `train_step` of `AdversarialDistiller` may use, and nothing else.
 
     A backend trainer (`keras_anc/trainers/<backend>_trainer.py`) is a mixin that
-    implements `train_step` (and, where the backend needs it, `test_step`) with that
-    backend's gradient machinery, built only from the members declared here. The
+    implements `train_step` and `test_step` with that backend's machinery, built only
+    from the members declared here (`_evaluate_batch` puts them together for a
+    `test_step`). The
     distiller implements them with `keras.ops`, so they run on every backend; adding a
     backend means writing one trainer module and one line in `trainers/__init__.py`.
 
@@ -45,15 +49,63 @@ class AdversarialTrainerContract(abc.ABC):
 
     @abc.abstractmethod
     def _student_objective(
-        self, teacher_features, student_features, student_logits, y, sample_weight, training
+        self,
+        teacher_features,
+        student_features,
+        student_logits,
+        y,
+        sample_weight,
+        training,
+        teacher_logits=None,
     ):
-        """The student's `(total, adversarial, mimic)` losses against the current D."""
+        """The student's `(total, adversarial, mimic[, output_mimic])` losses against D."""
 
     @abc.abstractmethod
     def _update_trackers(
         self, objective, discriminator, teacher_logits, student_logits, sample_weight
     ):
         """Records one batch's losses, D accuracy and teacher agreement in the trackers."""
+
+    def _evaluate_batch(self, x, y, sample_weight, cached):
+        """One evaluation batch from the declared pieces: trackers updated, logs returned.
+
+        Needs no gradients, so every backend's `test_step` runs it (JAX inside a
+        `keras.StatelessScope` that maps the variables).
+        """
+        teacher_features, teacher_logits = self._teacher_outputs(x, cached)
+        student_features, student_logits = self._student_outputs(x, training=False)
+        discriminator = self._discriminator_objective(
+            teacher_features, student_features, training=False
+        )
+        objective = self._student_objective(
+            teacher_features,
+            student_features,
+            student_logits,
+            y,
+            sample_weight,
+            training=False,
+            teacher_logits=teacher_logits,
+        )
+        self._update_trackers(
+            objective, discriminator, teacher_logits, student_logits, sample_weight
+        )
+        return self.compute_metrics(x, y, student_logits, sample_weight)
+
+    def _symbolic_build(self, iterator=None, data_batch=None):
+        # Keras' own hook, run by fit/evaluate before the first step (and, on JAX,
+        # before the variables are detached from the models): check the first batch's
+        # structure here, so that a user error gets our message and never reaches a
+        # traced step.
+        if data_batch is None and iterator is not None:
+            for _, _, data_or_iterator in iterator:
+                if isinstance(data_or_iterator, (list, tuple)):
+                    data_batch = data_or_iterator[0]
+                else:
+                    data_batch = next(data_or_iterator)
+                break
+        if data_batch is not None:
+            self._unpack(data_batch)
+        return super()._symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def _check_backend_supports_training(self):
         """Raises `keras_anc.errors.UnsupportedBackendError` where `fit` cannot run."""
