@@ -545,8 +545,6 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
 
         return export_student(self.student, path, version=version, **kwargs)
 
-    # ------------------------------------------------------------------ serialization
-
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable}
 
