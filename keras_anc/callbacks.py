@@ -309,6 +309,9 @@ class NonFiniteGuard(keras.callbacks.Callback):
         )
 
     def _all_finite(self):
+        # On JAX the training state lives outside the variables during an epoch; reading
+        # `self.model` syncs it back (Keras' `Callback.model` does that).
+        _ = self.model
         for variable in self._variables:
             if not np.isfinite(ops.convert_to_numpy(variable)).all():
                 return False

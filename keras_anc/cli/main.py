@@ -58,6 +58,12 @@ def _add_options(parser, command):
         "--config", metavar="FILE", help="YAML or TOML file with any of the options below."
     )
     _add_verbose(parser)
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="Keras backend to run on (default: the KERAS_BACKEND environment variable, "
+        "else tensorflow). SavedModel/TFLite export needs tensorflow.",
+    )
     for option in config_lib.COMMANDS[command]:
         if option.type is bool:
             parser.add_argument(
@@ -152,7 +158,7 @@ def configuration(args):
     flags = {
         k: v
         for k, v in vars(args).items()
-        if k not in ("command", "config", "verbose") and v is not None
+        if k not in ("command", "config", "verbose", "backend") and v is not None
     }
     file_config = config_lib.read_file(args.config, command) if args.config else {}
     config = config_lib.resolve(command, file_config, flags)
@@ -262,6 +268,26 @@ def quiet_libraries(verbose):
             logger.setLevel(level)
 
 
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def _select_backend(backend):
+    """Sets `KERAS_BACKEND` for `--backend`, which must happen before Keras is imported."""
+    if backend is None:
+        return
+    if "keras" in sys.modules:
+        import keras
+
+        if keras.backend.backend() != backend:
+            raise config_lib.ConfigError(
+                f"--backend {backend}: Keras is already loaded with the "
+                f"{keras.backend.backend()} backend in this process; set KERAS_BACKEND={backend} "
+                "before starting it."
+            )
+        return
+    os.environ["KERAS_BACKEND"] = backend
+
+
 def main(argv=None):
     """Runs `keras-anc` with `argv` (default: `sys.argv[1:]`); returns the exit status.
 
@@ -281,6 +307,7 @@ def main(argv=None):
         return 2
     name = args.command if args.command != "data" else f"data {args.action}"
     try:
+        _select_backend(getattr(args, "backend", None))
         config = configuration(args)
         if args.command != "data":
             check_before_loading(args.command, config)

@@ -476,3 +476,17 @@ def test_out_never_names_a_finished_run(command, capsys, tmp_path):
         "--out, or delete that folder first."
     )
     assert [p.name for p in finished.iterdir()] == ["results.json"]
+
+
+def test_backend_flag_after_keras_loaded_with_another_backend_is_a_clear_error(capsys):
+    import keras
+
+    other = "jax" if keras.backend.backend() != "jax" else "torch"
+    status = cli.main(["distill", "--backend", other, "--epochs", "1"])
+    assert status == 2
+    assert f"KERAS_BACKEND={other}" in capsys.readouterr().err
+
+
+def test_backend_flag_offers_the_three_backends():
+    help_text = cli.build_parser().parse_args(["distill", "--backend", "torch"]).backend
+    assert help_text == "torch"
