@@ -89,9 +89,16 @@ def test_a_run_killed_at_every_kind_of_write_resumes_to_the_same_student(
     killed_at("*/student.keras", "during")
     assert _state(run)["epoch"] == 3 and harness.visible_files(run) == ["checkpoint"]
 
-    # 5. While results.json is written: the student is complete, the run is not finished.
+    # 5. While results.json (written last) is written: the student and the other run
+    # files are complete, the run is not finished.
     killed_at("*/results.json", "during")
-    assert harness.visible_files(run) == ["checkpoint", "student.keras"]
+    assert harness.visible_files(run) == [
+        "checkpoint",
+        "config.yaml",
+        "curves.png",
+        "student.keras",
+        "summary.md",
+    ]
 
     # 6. Resumed to the end: the same student and results as the uninterrupted run.
     harness.expect(harness.run("cli", *args, "--resume"), 0)
