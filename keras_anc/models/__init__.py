@@ -17,7 +17,7 @@ models.available_models()
 
 from keras_anc.models.complexity import macs
 from keras_anc.models.kerascv import KERAS_CV_BACKBONES, keras_cv_backbone, keras_cv_classifier
-from keras_anc.models.lenets import lenet, lenet5, lenet5_half, lenet_tiny
+from keras_anc.models.lenets import lenet, lenet5, lenet5_half, lenet5_wide, lenet_tiny
 from keras_anc.models.multilayer_perceptron import mlp
 from keras_anc.models.network_in_network import nin
 from keras_anc.models.registry import (
@@ -57,6 +57,7 @@ __all__ = [
     "lenet",
     "lenet5",
     "lenet5_half",
+    "lenet5_wide",
     "lenet_tiny",
     "macs",
     "mlp",

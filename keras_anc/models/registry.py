@@ -4,7 +4,7 @@ import difflib
 import functools
 
 from keras_anc.models.kerascv import KERAS_CV_BACKBONES, keras_cv_classifier
-from keras_anc.models.lenets import lenet5, lenet5_half, lenet_tiny
+from keras_anc.models.lenets import lenet5, lenet5_half, lenet5_wide, lenet_tiny
 from keras_anc.models.multilayer_perceptron import mlp
 from keras_anc.models.network_in_network import nin
 from keras_anc.models.resnet_cifar import (
@@ -135,7 +135,7 @@ def _register_builtin():
         nin,
     ):
         register_model(fn.__name__, fn, CIFAR_SHAPE)
-    for fn in (lenet5, lenet5_half, lenet_tiny, mlp):
+    for fn in (lenet5, lenet5_half, lenet5_wide, lenet_tiny, mlp):
         register_model(fn.__name__, fn, MNIST_SHAPE)
     for preset in KERAS_CV_BACKBONES:
         builder = functools.partial(keras_cv_classifier, preset)

@@ -25,6 +25,7 @@ BRIEF_NAMES = [
     "vgg13",
     "lenet5",
     "lenet5_half",
+    "lenet5_wide",
     "lenet_tiny",
     "nin",
     "mlp",
