@@ -24,6 +24,8 @@ passed in holds the result (`student_of(model)` returns it for every method).
 
 import dataclasses
 
+from keras_anc.recipe import DEFAULT_RECIPE
+
 # Keras and the distillers are imported inside the builders: the command line reads the
 # option table (for `--help` and config validation) without loading Keras.
 
@@ -313,7 +315,7 @@ _ANC_DEFAULTS = {
     "weight_decay": 0.0,
     "discriminator_steps": 1,
     "discriminator_units": (128, 256, 128),
-    "discriminator_learning_rate": 1e-4,
+    "discriminator_learning_rate": DEFAULT_RECIPE.discriminator_learning_rate,
     "seed": None,
 }
 

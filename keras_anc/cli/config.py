@@ -17,8 +17,9 @@ import pathlib
 
 import yaml
 
-from keras_anc import hyperparameters, methods, teacher_store
+from keras_anc import hyperparameters, methods, recipe, teacher_store
 from keras_anc.cli import _files
+from keras_anc.recipe import DEFAULT_RECIPE
 
 
 class ConfigError(ValueError):
@@ -162,13 +163,51 @@ _DISTILL = [
         choices=tuple(methods.available_methods()),
     ),
     Option("epochs", 15, int, "Distillation epochs.", minimum=1),
+    # The student's recipe (keras_anc.recipe.Recipe); defaults: DEFAULT_RECIPE.
+    Option(
+        "optimizer",
+        DEFAULT_RECIPE.optimizer,
+        str,
+        "Optimizer of the student (sgd: Nesterov, momentum 0.9).",
+        choices=recipe.OPTIMIZERS,
+    ),
     Option(
         "learning_rate",
-        3e-3,
+        DEFAULT_RECIPE.learning_rate,
         float,
-        "Adam learning rate of the student.",
+        "Peak learning rate of the student.",
         minimum=0,
         exclusive=True,
+    ),
+    Option(
+        "schedule",
+        DEFAULT_RECIPE.schedule,
+        str,
+        "Learning-rate schedule of the student: cosine (after a linear warm-up) or constant.",
+        choices=recipe.SCHEDULES,
+    ),
+    Option(
+        "warmup_epochs",
+        DEFAULT_RECIPE.warmup_epochs,
+        float,
+        "Epochs of linear warm-up of the cosine schedule.",
+        minimum=0,
+    ),
+    Option(
+        "student_weight_decay",
+        DEFAULT_RECIPE.weight_decay,
+        float,
+        "Weight decay of the student's optimizer (adamw and sgd).",
+        minimum=0,
+    ),
+    Option(
+        "global_clipnorm",
+        DEFAULT_RECIPE.global_clipnorm,
+        float,
+        "Clip the student's gradients to this global norm.",
+        minimum=0,
+        exclusive=True,
+        default_text=None if DEFAULT_RECIPE.global_clipnorm else "no clipping",
     ),
     Option(
         "resume",

@@ -11,6 +11,7 @@ from keras_anc.callbacks import NonFiniteGuard
 from keras_anc.cli import config as config_lib
 from keras_anc.cli import results as results_lib
 from keras_anc.cli.commands import _common, _resume
+from keras_anc.recipe import DEFAULT_RECIPE, Recipe
 from keras_anc.teacher_store import TeacherStore
 
 # The run options that determine a teacher trained on the fly: its key in the store.
@@ -61,11 +62,24 @@ def obtain_teacher(config):
     return teacher, str(path)
 
 
-def build_method(config, teacher, student):
+def student_recipe(config):
+    """The run's `keras_anc.recipe.Recipe` (the student's optimizer and schedule)."""
+    return Recipe(
+        optimizer=config.get("optimizer", DEFAULT_RECIPE.optimizer),
+        learning_rate=config.get("learning_rate", DEFAULT_RECIPE.learning_rate),
+        schedule=config.get("schedule", DEFAULT_RECIPE.schedule),
+        warmup_epochs=config.get("warmup_epochs", DEFAULT_RECIPE.warmup_epochs),
+        weight_decay=config.get("student_weight_decay", DEFAULT_RECIPE.weight_decay),
+        global_clipnorm=config.get("global_clipnorm", DEFAULT_RECIPE.global_clipnorm),
+    )
+
+
+def build_method(config, teacher, student, steps_per_epoch):
     """The compiled model that trains `student` by `config['method']`.
 
     Every method is built by `keras_anc.methods.make_method`, with the method options the
-    configuration sets (the others take the method's defaults).
+    configuration sets (the others take the method's defaults), and the student's optimizer
+    from the run's recipe (`student_recipe`), scheduled over `steps_per_epoch` x `epochs`.
 
     Returns:
         `(model, labels_needed)`.
@@ -74,7 +88,7 @@ def build_method(config, teacher, student):
         config["method"],
         teacher,
         student,
-        optimizer=keras.optimizers.Adam(config["learning_rate"]),
+        optimizer=student_recipe(config).student_optimizer(steps_per_epoch, config["epochs"]),
         metrics=["accuracy"],
         jit_compile=config.get("jit_compile", False),
         steps_per_execution=config.get("steps_per_execution", 1),
@@ -126,7 +140,11 @@ def _distill(config):
     # Re-seed: the method's own initialisation (e.g. the discriminator's) must not depend
     # on whether the teacher was just trained or loaded from the store.
     keras.utils.set_random_seed(config["seed"] + 2)
-    model, labels_needed = build_method(config, teacher, student)
+    train_ds = _common.train_stream(config, labels=methods.uses_labels(config["method"]))
+    steps_per_epoch = int(train_ds.cardinality())
+    if steps_per_epoch <= 0:  # unknown length: count the batches once
+        steps_per_epoch = max(1, sum(1 for _ in train_ds))
+    model, labels_needed = build_method(config, teacher, student, steps_per_epoch)
     _common.say(
         config,
         f"Distilling {config['student_model']} from the teacher by '{config['method']}' "
@@ -135,7 +153,7 @@ def _distill(config):
     initial_epoch, train_ds, steps = _resume.restore(
         checkpoint,
         model,
-        _common.train_stream(config, labels=labels_needed),
+        train_ds,
         lambda line: _common.say(config, line),
     )
     try:

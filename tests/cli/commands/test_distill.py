@@ -67,7 +67,7 @@ def test_every_method_takes_every_option_the_cli_offers_for_it(name, student_fac
     monkeypatch.setattr(methods, "make_method", spy)
     teacher = student_factory([32], "teacher", seed=0)
     student = student_factory([16], "student", seed=1)
-    model, labels_needed = distill.build_method(config, teacher, student)
+    model, labels_needed = distill.build_method(config, teacher, student, steps_per_epoch=10)
 
     options = {k: v for k, v in received.items() if k in methods.OPTIONS}
     seed = {"seed": 3} if "seed" in methods.method_options(name) else {}
@@ -89,7 +89,9 @@ def test_options_reach_the_distiller(student_factory):
         ["--method", "anc_l2", "--weight-decay", "0.01", "--adversarial-sample-rate", "0.3"]
     )
     teacher = student_factory([32], "teacher", seed=0)
-    model, _ = distill.build_method(config, teacher, student_factory([16], "student"))
+    model, _ = distill.build_method(
+        config, teacher, student_factory([16], "student"), steps_per_epoch=10
+    )
     assert float(model.adversarial_sample_rate.numpy()) == pytest.approx(0.3)
     assert model.discriminator.kernel_regularizer.l2 == pytest.approx(0.01)
     assert int(model.seed) == 0  # the run's seed
