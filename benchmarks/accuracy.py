@@ -22,7 +22,10 @@ import time
 
 from benchmarks.common import environment, load_arrays, save_figure, write_text
 
-# The digit datasets' pair, data and schedule in the cpu preset.
+# The old (round 1) recipe: Adam at a constant 1e-3 for every method, D Adam 1e-4.
+_OLD_RECIPE = {"optimizer": "adam", "learning_rate": 1e-3, "schedule": "constant"}
+
+# The digit datasets' pair, data and schedule in the cpu_small preset.
 _DIGITS = {
     "teacher": "lenet5",
     "student": "lenet_tiny",
@@ -32,13 +35,44 @@ _DIGITS = {
     "epochs": 4,
 }
 
+# Full training sets, a teacher far above the labelled student (lenet5_wide, 108x
+# lenet_tiny), the default recipe for every method unless the sweep tuned it.
+_FULL_DIGITS = {
+    "teacher": "lenet5_wide",
+    "student": "lenet_tiny",
+    "train": "train",
+    "test": "test",
+    "teacher_epochs": 12,
+    "epochs": 8,
+}
+
 # Per-dataset experiment: teacher/student zoo names, data sizes and schedules.
 PRESETS = {
-    # Sized for 2 CPU cores (whole suite ~35-45 min): subsets, few epochs, small pairs.
+    # The full MNIST and Fashion-MNIST training sets on 2 CPU cores, each method with its
+    # best recipe from the sweep (benchmarks/recipe_sweep.py, same budget per method).
     "cpu": {
         "seeds": [0, 1, 2],
         "batch_size": 128,
-        "learning_rate": 1e-3,
+        "methods": ["labels", "hinton_kd", "logit_regression", "anc"],
+        "tuned": {},  # filled from docs/benchmark_results/recipe_sweep/results.json
+        "datasets": {"fashion_mnist": _FULL_DIGITS, "mnist": _FULL_DIGITS},
+    },
+    # The label-scarce case: labels for 10% of Fashion-MNIST, the teacher, and all 60,000
+    # images unlabelled. Methods that read labels train on the labelled 10% only.
+    "cpu_scarce": {
+        "seeds": [0, 1, 2],
+        "batch_size": 128,
+        "methods": ["labels", "hinton_kd", "anc"],
+        "tuned": {},
+        "datasets": {
+            "fashion_mnist": {**_FULL_DIGITS, "labelled_train": "train[:6000]"},
+        },
+    },
+    # Round 1's cpu preset: 10k-image subsets, few epochs, small pairs, the old recipe.
+    "cpu_small": {
+        "seeds": [0, 1, 2],
+        "batch_size": 128,
+        "recipe": _OLD_RECIPE,
         "datasets": {
             "mnist": _DIGITS,
             "fashion_mnist": _DIGITS,
@@ -52,53 +86,19 @@ PRESETS = {
             },
         },
     },
-    # The cpu preset's MNIST pair and data with a 4x longer schedule (16 epochs): does the
-    # gap between label-free and labelled students close when the students converge?
+    # The cpu_small preset's MNIST pair and data with a 4x longer schedule (16 epochs).
     "cpu_long": {
         "seeds": [0, 1, 2],
         "batch_size": 128,
-        "learning_rate": 1e-3,
+        "recipe": _OLD_RECIPE,
         "datasets": {
             "mnist": {**_DIGITS, "epochs": 16},
-        },
-    },
-    # Paper-scale pairs and schedules, for a GPU. Defined, not run here.
-    "paper": {
-        "seeds": [0, 1, 2],
-        "batch_size": 128,
-        "learning_rate": 1e-3,
-        "datasets": {
-            "mnist": {
-                "teacher": "lenet5",
-                "student": "lenet_tiny",
-                "train": "train",
-                "test": "test",
-                "teacher_epochs": 30,
-                "epochs": 50,
-            },
-            "fashion_mnist": {
-                "teacher": "lenet5",
-                "student": "lenet_tiny",
-                "train": "train",
-                "test": "test",
-                "teacher_epochs": 30,
-                "epochs": 50,
-            },
-            "cifar10": {
-                "teacher": "resnet164",
-                "student": "resnet20",
-                "train": "train",
-                "test": "test",
-                "teacher_epochs": 200,
-                "epochs": 200,
-            },
         },
     },
     # Seconds, for CI: a slice of MNIST, one epoch, one seed.
     "smoke": {
         "seeds": [0],
         "batch_size": 64,
-        "learning_rate": 1e-3,
         "datasets": {
             "mnist": {
                 "teacher": "lenet_tiny",
@@ -115,6 +115,8 @@ PRESETS = {
 
 RESULT_KEYS = ("preset", "environment", "methods", "datasets", "wall_seconds")
 _TEACHER_SEED = 1234
+TEACHER_BATCH_SIZE = 128
+TEACHER_LEARNING_RATE = 1e-3
 
 
 def _dataset(x, y, batch_size, seed, labels=True, shuffle=True):
@@ -126,6 +128,31 @@ def _dataset(x, y, batch_size, seed, labels=True, shuffle=True):
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+# How benchmark teachers are trained: Adam with a cosine-decayed learning rate and light
+# augmentation (random 2-pixel shifts; horizontal flips where the dataset allows them).
+# Part of the teacher store's key, so a change retrains the teachers.
+TEACHER_RECIPE = {"optimizer": "adam", "schedule": "cosine", "augment": "shift2+flip"}
+_FLIP_OK = {"fashion_mnist": True, "cifar10": True, "mnist": False}
+
+
+def _teacher_stream(name, x, y, batch_size, seed):
+    import tensorflow as tf
+
+    flip = _FLIP_OK.get(name, False)
+    height, width = x.shape[1:3]
+
+    def augment(image, label):
+        image = tf.image.pad_to_bounding_box(image, 2, 2, height + 4, width + 4)
+        image = tf.image.random_crop(image, (height, width, x.shape[-1]))
+        if flip:
+            image = tf.image.random_flip_left_right(image)
+        return image, label
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed)
+    ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
 def _teacher(name, spec, data, batch_size, learning_rate, cache_dir, log):
     """Loads this configuration's teacher from the teacher store, or trains and stores it."""
     import keras
@@ -134,6 +161,7 @@ def _teacher(name, spec, data, batch_size, learning_rate, cache_dir, log):
     from keras_anc.teacher_store import TeacherStore
 
     store = TeacherStore(cache_dir)
+    x, y = data
     key = {
         "trained_by": "benchmarks.accuracy",
         "dataset": name,
@@ -143,6 +171,7 @@ def _teacher(name, spec, data, batch_size, learning_rate, cache_dir, log):
         "batch_size": batch_size,
         "learning_rate": learning_rate,
         "seed": _TEACHER_SEED,
+        "recipe": TEACHER_RECIPE,
     }
     prefix = f"{name}-{spec['teacher']}"
     path = store.path_for(key, prefix=prefix)
@@ -150,17 +179,20 @@ def _teacher(name, spec, data, batch_size, learning_rate, cache_dir, log):
     if teacher is not None:
         log(f"[{name}] teacher {spec['teacher']} from the store: {path}")
         return teacher, str(path), 0.0
-    x, y = data
     keras.utils.set_random_seed(_TEACHER_SEED)
     teacher = get_model(spec["teacher"], input_shape=x.shape[1:], num_classes=10, name="teacher")
+    steps = -(-len(x) // batch_size) * spec["teacher_epochs"]
+    schedules = keras.optimizers.schedules
     teacher.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=keras.optimizers.Adam(schedules.CosineDecay(learning_rate, steps)),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
     start = time.perf_counter()
     teacher.fit(
-        _dataset(x, y, batch_size, seed=_TEACHER_SEED), epochs=spec["teacher_epochs"], verbose=0
+        _teacher_stream(name, x, y, batch_size, seed=_TEACHER_SEED),
+        epochs=spec["teacher_epochs"],
+        verbose=0,
     )
     seconds = time.perf_counter() - start
     store.save(teacher, key, prefix=prefix)
@@ -175,45 +207,116 @@ def _accuracy(model, x, y):
     return float(np.mean(np.argmax(logits, axis=-1) == y))
 
 
+def fit_student(
+    method,
+    teacher,
+    student,
+    train,
+    batch_size,
+    epochs,
+    seed,
+    recipe,
+    options=None,
+    validation=None,
+):
+    """Trains `student` by `method` with `recipe` and returns `(seconds, history)`.
+
+    The one training path of the accuracy benchmark and the recipe sweep: the method is
+    built by `keras_anc.methods.make_method`, the student's optimizer and the
+    discriminator's come from `recipe` (a `keras_anc.recipe.Recipe`), and `options` are
+    the method's options. Label-free methods get the training images without labels.
+    """
+    import keras
+
+    from keras_anc import methods as methods_lib
+
+    x, y = train
+    options = dict(options or {})
+    method_options = methods_lib.method_options(method)
+    if "seed" in method_options:
+        options.setdefault("seed", seed)
+    steps = -(-len(x) // batch_size)
+    extra = {}
+    if "discriminator_learning_rate" in method_options:
+        extra["discriminator_optimizer"] = recipe.discriminator_optimizer()
+    keras.utils.set_random_seed(seed)
+    model = methods_lib.make_method(
+        method,
+        teacher,
+        student,
+        optimizer=recipe.student_optimizer(steps, epochs),
+        **extra,
+        **options,
+    )
+    labels = methods_lib.uses_labels(method)
+    start = time.perf_counter()
+    history = model.fit(
+        _dataset(x, y, batch_size, seed, labels=labels),
+        epochs=epochs,
+        validation_data=validation,
+        verbose=0,
+    )
+    return time.perf_counter() - start, history
+
+
+def method_setup(config, method):
+    """`(recipe, options)` of `method` in preset `config`: its tuned recipe and options
+    (`config["tuned"]`), else the default recipe and the method's defaults."""
+    from keras_anc.recipe import DEFAULT_RECIPE, Recipe
+
+    tuned = config.get("tuned", {}).get(method, {})
+    recipe = Recipe(**config["recipe"]) if "recipe" in config else DEFAULT_RECIPE
+    recipe = Recipe(**tuned["recipe"]) if "recipe" in tuned else recipe
+    return recipe, dict(tuned.get("options", {}))
+
+
 def run(preset, out, cache_dir, methods=None, datasets=None, seeds=None, log=print):
     """Runs the benchmark and writes its files to `out`; returns the results dict."""
     import keras
-    import numpy as np
 
     from keras_anc import methods as methods_lib
     from keras_anc.models import get_model
 
     config = PRESETS[preset]
-    methods = list(methods or methods_lib.available_methods())
+    methods = list(methods or config.get("methods") or methods_lib.available_methods())
     seeds = list(seeds if seeds is not None else config["seeds"])
     names = list(datasets or config["datasets"])
-    batch_size, lr = config["batch_size"], config["learning_rate"]
+    batch_size = config["batch_size"]
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    setups = {m: method_setup(config, m) for m in methods}
     results = {
         "preset": preset,
         "environment": environment(),
         "methods": methods,
         "seeds": seeds,
         "batch_size": batch_size,
-        "learning_rate": lr,
-        "optimizer": "Adam (constant learning rate), same for every method",
+        "recipes": {m: {"recipe": r.to_dict(), "options": o} for m, (r, o) in setups.items()},
         "datasets": {},
     }
     for name in names:
         spec = config["datasets"][name]
         x_train, y_train = load_arrays(name, spec["train"])
         x_test, y_test = load_arrays(name, spec["test"])
+        # Label-scarce presets: methods that read labels see only this labelled slice.
+        labelled = load_arrays(name, spec["labelled_train"]) if "labelled_train" in spec else None
         curve = spec.get("curve_size", 1000)
         x_curve, y_curve = x_test[:curve], y_test[:curve]
         teacher, teacher_path, teacher_seconds = _teacher(
-            name, spec, (x_train, y_train), batch_size, lr, cache_dir, log
+            name,
+            spec,
+            (x_train, y_train),
+            TEACHER_BATCH_SIZE,
+            TEACHER_LEARNING_RATE,
+            cache_dir,
+            log,
         )
         teacher_acc = _accuracy(teacher, x_test, y_test)
         entry = {
             **spec,
             "train_size": len(x_train),
+            "labelled_train_size": len(labelled[0]) if labelled is not None else len(x_train),
             "test_size": len(x_test),
             "teacher_path": teacher_path,
             "teacher_train_seconds": teacher_seconds,
@@ -232,19 +335,25 @@ def run(preset, out, cache_dir, methods=None, datasets=None, seeds=None, log=pri
                     spec["student"], input_shape=x_train.shape[1:], num_classes=10, name="student"
                 )
                 student.set_weights(init_weights)
-                keras.utils.set_random_seed(seed)
-                options = {"seed": seed} if "seed" in methods_lib.method_options(method) else {}
-                model = methods_lib.make_method(
-                    method, teacher, student, optimizer=keras.optimizers.Adam(lr), **options
+                recipe, options = setups[method]
+                uses_labels = methods_lib.uses_labels(method)
+                epochs = spec["epochs"]
+                if labelled is not None and uses_labels:
+                    # As many optimizer steps as the label-free students take.
+                    epochs = spec["epochs"] * round(len(x_train) / len(labelled[0]))
+                seconds, history = fit_student(
+                    method,
+                    teacher,
+                    student,
+                    labelled if labelled is not None and uses_labels else (x_train, y_train),
+                    batch_size,
+                    epochs,
+                    seed,
+                    recipe,
+                    options,
+                    validation=_dataset(x_curve, y_curve, 512, seed, shuffle=False),
                 )
-                train = _dataset(
-                    x_train, y_train, batch_size, seed, labels=methods_lib.uses_labels(method)
-                )
-                val = _dataset(x_curve, y_curve, 512, seed, shuffle=False)
-                start = time.perf_counter()
-                history = model.fit(train, epochs=spec["epochs"], validation_data=val, verbose=0)
-                seconds = time.perf_counter() - start
-                acc = _accuracy(methods_lib.student_of(model), x_test, y_test)
+                acc = _accuracy(student, x_test, y_test)
                 record = entry["methods"].setdefault(
                     method, {"accuracy": [], "seconds": [], "curves": []}
                 )
@@ -254,16 +363,24 @@ def run(preset, out, cache_dir, methods=None, datasets=None, seeds=None, log=pri
                     {k: [float(v) for v in vals] for k, vals in history.history.items()}
                 )
                 log(f"[{name}] seed {seed} {method:17s} acc {acc:.4f} ({seconds:.0f}s)")
-        for record in entry["methods"].values():
-            accs = np.array(record["accuracy"])
-            record["mean"] = float(accs.mean())
-            record["std"] = float(accs.std(ddof=1)) if len(accs) > 1 else 0.0
-            record["gap_to_teacher"] = float(teacher_acc - accs.mean())
-        entry["compression_ratio"] = entry["teacher_params"] / entry["student_params"]
-        results["datasets"][name] = entry
-        _write(results, out, started)
+                _summarize(entry, teacher_acc)
+                results["datasets"][name] = entry
+                _write(results, out, started)
     _write(results, out, started)
     return results
+
+
+def _summarize(entry, teacher_acc):
+    import numpy as np
+
+    for record in entry["methods"].values():
+        accs = np.array(record["accuracy"])
+        record["mean"] = float(accs.mean())
+        record["std"] = float(accs.std(ddof=1)) if len(accs) > 1 else 0.0
+        record["gap_to_teacher"] = float(teacher_acc - accs.mean())
+    entry["compression_ratio"] = entry["teacher_params"] / entry["student_params"]
+    if "labels" in entry["methods"]:
+        entry["gap_teacher_minus_labels"] = float(teacher_acc - entry["methods"]["labels"]["mean"])
 
 
 def _write(results, out, started):

@@ -56,6 +56,26 @@ def test_accuracy_smoke_writes_results_table_and_plots(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.tfds("mnist")
+def test_recipe_sweep_smoke_writes_arms_and_best_recipe_per_method(tmp_path):
+    out = tmp_path / "sweep"
+    _run("benchmarks.recipe_sweep", "--out", str(out), "--cache-dir", str(tmp_path / "cache"))
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["arms"]) == {"labels/adam_cosine_3e-3", "anc/adam_cosine_3e-3"}
+    for arm, record in results["arms"].items():
+        assert record["method"] == arm.split("/")[0]
+        assert len(record["accuracy"]) == len(results["seeds"]) == 1
+        assert 0.0 <= record["mean"] <= 1.0
+    # One best arm per method, with a recipe keras_anc.recipe.Recipe accepts.
+    from keras_anc.recipe import Recipe
+
+    assert set(results["best"]) == {"labels", "anc"}
+    for best in results["best"].values():
+        Recipe(**best["recipe"])
+    assert "| **" in (out / "results.md").read_text()
+
+
+@pytest.mark.slow
 @pytest.mark.tfds("cifar10")
 def test_speed_smoke_writes_throughputs_and_ratios(tmp_path):
     out = tmp_path / "speed"

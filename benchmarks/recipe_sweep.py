@@ -1,0 +1,228 @@
+"""Recipe sweep: the student's optimizer, schedule and method knobs, the same budget per method.
+
+Picks the default recipe (`keras_anc.recipe.DEFAULT_RECIPE`) and each compared method's
+tuned setting for the `cpu` preset of `benchmarks.accuracy`, by validation accuracy on a
+held-out part of the *training* set (the test set is never looked at). Every method gets the
+same number of arms (three shared recipes plus one method-specific variant), the same
+teacher (the accuracy benchmark's, from the teacher store), the same student initialization
+per seed, the same data, batches and epochs. Writes `results.json` and `results.md`.
+
+Usage:
+
+```
+python -m benchmarks.recipe_sweep --out docs/benchmark_results/recipe_sweep
+python -m benchmarks.recipe_sweep --smoke --out /tmp/sweep_smoke
+```
+"""
+
+import argparse
+import json
+import pathlib
+import time
+
+from benchmarks.accuracy import (
+    TEACHER_BATCH_SIZE,
+    TEACHER_LEARNING_RATE,
+    _accuracy,
+    _teacher,
+    fit_student,
+)
+from benchmarks.common import environment, load_arrays, write_text
+
+# The shared recipes (keyword arguments of keras_anc.recipe.Recipe).
+RECIPES = {
+    "adam_constant_1e-3": {"optimizer": "adam", "learning_rate": 1e-3, "schedule": "constant"},
+    "adam_cosine_3e-3": {"optimizer": "adam", "learning_rate": 3e-3, "schedule": "cosine"},
+    "sgd_cosine_0.05": {
+        "optimizer": "sgd",
+        "learning_rate": 0.05,
+        "schedule": "cosine",
+        "weight_decay": 5e-4,
+        "global_clipnorm": 10.0,
+    },
+}
+
+# Arm name -> (method, recipe, method options). Four arms per method: the three shared
+# recipes and one variant of the method's own knobs (on the second recipe).
+ARMS = {
+    **{f"labels/{r}": ("labels", RECIPES[r], {}) for r in RECIPES},
+    "labels/adam_cosine_1e-2": (
+        "labels",
+        {**RECIPES["adam_cosine_3e-3"], "learning_rate": 1e-2},
+        {},
+    ),
+    **{f"hinton_kd/{r}": ("hinton_kd", RECIPES[r], {}) for r in RECIPES},
+    "hinton_kd/adam_cosine_3e-3+T2_alpha0.5": (
+        "hinton_kd",
+        RECIPES["adam_cosine_3e-3"],
+        {"temperature": 2.0, "alpha": 0.5},
+    ),
+    **{f"anc/{r}": ("anc", RECIPES[r], {}) for r in RECIPES},
+    "anc/adam_cosine_3e-3+D1e-3_mimic5": (
+        "anc",
+        {**RECIPES["adam_cosine_3e-3"], "discriminator_learning_rate": 1e-3},
+        {"mimic_weight": 5.0},
+    ),
+}
+
+PRESETS = {
+    # A third of Fashion-MNIST's training set for training, its last 10,000 images for
+    # validation; the accuracy benchmark's cpu teacher and student.
+    "cpu": {
+        "dataset": "fashion_mnist",
+        "teacher_spec": {"teacher": "lenet5_wide", "train": "train", "teacher_epochs": 12},
+        "student": "lenet_tiny",
+        "train": "train[:20000]",
+        "validation": "train[50000:]",
+        "epochs": 5,
+        "batch_size": 128,
+        "seeds": [0, 1],
+        "arms": list(ARMS),
+    },
+    "smoke": {
+        "dataset": "mnist",
+        "teacher_spec": {"teacher": "lenet_tiny", "train": "train[:512]", "teacher_epochs": 1},
+        "student": "lenet_tiny",
+        "train": "train[:256]",
+        "validation": "train[1024:1280]",
+        "epochs": 1,
+        "batch_size": 64,
+        "seeds": [0],
+        "arms": ["labels/adam_cosine_3e-3", "anc/adam_cosine_3e-3"],
+    },
+}
+
+
+def run(preset, out, cache_dir=None, arms=None, log=print):
+    """Runs the sweep and writes `results.json` / `results.md` to `out`; returns the results."""
+    import keras
+    import numpy as np
+
+    from keras_anc.models import get_model
+    from keras_anc.recipe import Recipe
+
+    config = PRESETS[preset]
+    arms = list(arms or config["arms"])
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    name = config["dataset"]
+    spec = config["teacher_spec"]
+    teacher_data = load_arrays(name, spec["train"])
+    teacher, teacher_path, _ = _teacher(
+        name, spec, teacher_data, TEACHER_BATCH_SIZE, TEACHER_LEARNING_RATE, cache_dir, log
+    )
+    del teacher_data
+    x, y = load_arrays(name, config["train"])
+    x_val, y_val = load_arrays(name, config["validation"])
+    results = {
+        "preset": preset,
+        "environment": environment(),
+        **{k: v for k, v in config.items() if k not in ("arms", "teacher_spec")},
+        "teacher": spec["teacher"],
+        "teacher_path": teacher_path,
+        "teacher_validation_accuracy": _accuracy(teacher, x_val, y_val),
+        "arms": {},
+    }
+    for seed in config["seeds"]:
+        keras.utils.set_random_seed(seed)
+        init = get_model(config["student"], input_shape=x.shape[1:], num_classes=10)
+        init_weights = init.get_weights()
+        for arm in arms:
+            method, recipe, options = ARMS[arm]
+            student = get_model(
+                config["student"], input_shape=x.shape[1:], num_classes=10, name="student"
+            )
+            student.set_weights(init_weights)
+            seconds, _ = fit_student(
+                method,
+                teacher,
+                student,
+                (x, y),
+                config["batch_size"],
+                config["epochs"],
+                seed,
+                Recipe(**recipe),
+                options,
+            )
+            acc = _accuracy(student, x_val, y_val)
+            record = results["arms"].setdefault(
+                arm,
+                {
+                    "method": method,
+                    "recipe": Recipe(**recipe).to_dict(),
+                    "options": options,
+                    "accuracy": [],
+                    "seconds": [],
+                },
+            )
+            record["accuracy"].append(acc)
+            record["seconds"].append(seconds)
+            record["mean"] = float(np.mean(record["accuracy"]))
+            log(f"seed {seed} {arm:45s} val acc {acc:.4f} ({seconds:.0f}s)")
+            results["best"] = best_arms(results)
+            _write(results, out, started)
+    return results
+
+
+def best_arms(results):
+    """The best arm of each method by mean validation accuracy (over the seeds run by all)."""
+    best = {}
+    for arm, record in results["arms"].items():
+        method = record["method"]
+        if method not in best or record["mean"] > results["arms"][best[method]]["mean"]:
+            best[method] = arm
+    return {
+        method: {
+            "arm": arm,
+            "recipe": results["arms"][arm]["recipe"],
+            "options": results["arms"][arm]["options"],
+        }
+        for method, arm in best.items()
+    }
+
+
+def _write(results, out, started):
+    results["wall_seconds"] = time.perf_counter() - started
+    write_text(out / "results.json", json.dumps(results, indent=1))
+    write_text(out / "results.md", markdown_table(results))
+
+
+def markdown_table(results):
+    """The sweep as Markdown: one row per arm, best arm of each method in bold."""
+    best = {b["arm"] for b in results.get("best", {}).values()}
+    lines = [
+        f"Sweep on `{results['dataset']}` `{results['train']}`, validation "
+        f"`{results['validation']}` (teacher {results['teacher']}: "
+        f"{results['teacher_validation_accuracy'] * 100:.2f}%), student {results['student']}, "
+        f"{results['epochs']} epochs, batch {results['batch_size']}, seeds {results['seeds']}.",
+        "",
+        "| arm | method | validation accuracy (%) per seed | mean | s / run |",
+        "|---|---|---|---|---|",
+    ]
+    for arm, record in results["arms"].items():
+        accs = ", ".join(f"{a * 100:.2f}" for a in record["accuracy"])
+        mean = f"{record['mean'] * 100:.2f}"
+        name = f"**{arm}**" if arm in best else arm
+        seconds = sum(record["seconds"]) / len(record["seconds"])
+        lines.append(f"| {name} | {record['method']} | {accs} | {mean} | {seconds:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    parser.add_argument("--smoke", action="store_true", help="alias of --preset smoke")
+    parser.add_argument("--out", default="docs/benchmark_results/recipe_sweep")
+    parser.add_argument("--cache-dir", default=None, help="root of the teacher store")
+    parser.add_argument("--arms", nargs="*", help="subset of the arms (default: the preset's)")
+    args = parser.parse_args(argv)
+
+    def log(message):
+        print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
+
+    run("smoke" if args.smoke else args.preset, args.out, args.cache_dir, args.arms, log)
+
+
+if __name__ == "__main__":
+    main()
