@@ -1,8 +1,5 @@
 """`AdversarialDistiller`: label-free adversarial distillation as a `keras.Model`."""
 
-import copy
-import warnings
-
 import keras
 from keras import ops
 
@@ -10,10 +7,19 @@ from keras_anc import hyperparameters as hp
 from keras_anc import losses
 from keras_anc.discriminator import MLPDiscriminator
 from keras_anc.distillers import taps
+from keras_anc.distillers._adversarial_terms import discriminator_loss, fooling_loss
+from keras_anc.distillers._arguments import check_arguments
+from keras_anc.distillers._compiling import TwoOptimizerCompileMixin
+from keras_anc.distillers._distillation_losses import (
+    check_distillation_losses,
+    compute_terms,
+    feature_layers,
+    term_names,
+)
+from keras_anc.distillers._serialization import constructor_arguments, distiller_config
 from keras_anc.distillers.batches import unpack_batch
-from keras_anc.distillers.portable_config import portable_compile_config
+from keras_anc.distillers.discriminator_tap import bind_taps, check_discriminator_taps
 from keras_anc.distillers.trackers import DirectedMean, TrackerList, metric_results
-from keras_anc.distribution import replica_seed
 from keras_anc.layers.feature_noise import FeatureNoise
 from keras_anc.seed_state import SeedStateMixin
 from keras_anc.trainers import BackendTrainer
@@ -32,7 +38,7 @@ HYPERPARAMETERS = (
 
 
 @keras.saving.register_keras_serializable(package="keras_anc")
-class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
+class AdversarialDistiller(SeedStateMixin, TwoOptimizerCompileMixin, BackendTrainer, keras.Model):
     """Distils a frozen teacher into a student against a discriminator, without labels.
 
     The student plays the generator of a GAN: a discriminator `D` learns to tell teacher
@@ -58,10 +64,18 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
     The scalar hyper-parameters live in non-trainable variables (see `hyperparameters`)
     that `keras_anc.callbacks` can schedule or adapt during `fit`.
 
+    Keras' own distillation objectives compose with the adversarial game:
+    `distillation_losses=[keras.distillation.LogitsDistillation(...),
+    keras.distillation.FeatureDistillation(...)]` adds `sum(w_i * term_i)` to the
+    student's objective, computed from the same teacher and student forward passes.
+
     Logged metrics: `loss` (the student's total objective), `adversarial_loss`,
     `mimic_loss`, `discriminator_loss`, `discriminator_accuracy`, `teacher_agreement`
-    (share of argmax matches with the teacher, no labels needed) and the compiled
-    metrics; validation logs the same names with `val_`.
+    (share of argmax matches with the teacher, no labels needed), one
+    `distillation_loss_<i>` per distillation loss (its unweighted value) and the
+    compiled metrics; validation logs the same names with `val_`. Each
+    `DiscriminatorTap` adds `adversarial_loss_<name>`, `discriminator_loss_<name>` and
+    `discriminator_accuracy_<name>` (the unsuffixed names stay the main D's).
 
     Args:
         teacher: A trained `keras.Model` returning logits. It is frozen.
@@ -89,6 +103,20 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
             compares intermediate layers (`teacher_layer`/`student_layer`): it keeps the
             student's classifier trained without labels. Defaults to 1 with feature
             taps and 0 without them (the features are then the outputs).
+        distillation_losses: Optional list of `keras.distillation.DistillationLoss`
+            objects (`LogitsDistillation`, `FeatureDistillation` or a subclass of
+            `DistillationLoss`). Each one's `compute_loss(teacher_outputs,
+            student_outputs)` is added to the student's objective, where the outputs
+            are the layers named by its `teacher_layer_name`/`student_layer_name` (as
+            `keras.distillation.Distiller` reads them; raw, cast to float32), else the
+            logits. The terms take no `sample_weight` (Keras' API has none). Layer
+            taps cannot be read from cached teacher outputs.
+        distillation_loss_weights: One non-negative weight per distillation loss.
+            Defaults to 1 for each.
+        discriminator_taps: Optional list of `keras_anc.DiscriminatorTap`: one more
+            discriminator per named teacher/student layer pair, each with its own
+            weight in the adversarial objective and projection (see its docstring).
+            The main `discriminator` stays; the discriminator optimizer updates all.
         **kwargs: Passed to `keras.Model`.
 
     Example:
@@ -102,6 +130,22 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
     )
     distiller.fit(unlabelled_ds, epochs=10, validation_data=val_ds)
     distiller.student.save("student.keras")
+
+    # Composed with Keras' own distillation objectives and a second discriminator:
+    distiller = keras_anc.AdversarialDistiller(
+        teacher,
+        student,
+        discriminator_taps=[keras_anc.DiscriminatorTap("features", "features")],
+        distillation_losses=[
+            keras.distillation.LogitsDistillation(
+                temperature=4.0, loss=keras.losses.KLDivergence()
+            ),
+            keras.distillation.FeatureDistillation(
+                teacher_layer_name="features", student_layer_name="features"
+            ),
+        ],
+        distillation_loss_weights=[0.5, 0.1],
+    )
     ```
 
     Reference:
@@ -126,68 +170,31 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
         discriminator_steps=1,
         seed=None,
         output_mimic_weight=None,
+        distillation_losses=None,
+        distillation_loss_weights=None,
+        discriminator_taps=None,
         **kwargs,
     ):
         kwargs.setdefault("name", "adversarial_distiller")
         super().__init__(**kwargs)
-        for role, model in (("teacher", teacher), ("student", student)):
-            if not isinstance(model, keras.Model):
-                raise ValueError(
-                    f"`{role}` must be a keras.Model, got {type(model).__name__}. "
-                    f"Wrap your network in a keras.Model (e.g. keras.Sequential)."
-                )
-        if teacher is student:
-            raise ValueError(
-                "`teacher` and `student` are the same model object: the teacher is frozen, "
-                "so nothing would be trained. Pass a separate student (e.g. "
-                "keras.models.clone_model(teacher) for a same-size student)."
-            )
-        if output_mimic_weight is None:
-            # With feature taps, the output-level mimic term keeps the student's
-            # classifier trained; without them, the features are the outputs.
-            output_mimic_weight = 1.0 if teacher_layer is not None else 0.0
-        values = {
-            "mimic_weight": mimic_weight,
-            "output_mimic_weight": output_mimic_weight,
-            "adversarial_weight": adversarial_weight,
-            "adversarial_sample_rate": adversarial_sample_rate,
-            "label_loss_weight": label_loss_weight,
-            "input_noise_stddev": input_noise_stddev,
-            "input_dropout_rate": input_dropout_rate,
-        }
-        values = {name: hp.check_value(name, value) for name, value in values.items()}
-        if teacher_layer is not None and values["output_mimic_weight"] == 0.0:
-            warnings.warn(
-                "Feature-level distillation with `output_mimic_weight=0`: no term reaches "
-                "the student's output layer, so its classifier is not trained without "
-                "labels. Set `output_mimic_weight` > 0 or `label_loss_weight` > 0.",
-                stacklevel=2,
-            )
-        if discriminator is not None and not isinstance(discriminator, keras.Model):
-            raise ValueError(
-                f"`discriminator` must be a keras.Model mapping (batch, width) features "
-                f"to (batch, 1) logits, or None for the default MLPDiscriminator; got "
-                f"{type(discriminator).__name__}."
-            )
-        if mimic_loss not in losses.MIMIC_LOSSES:
-            raise ValueError(
-                f"Unknown `mimic_loss` {mimic_loss!r}: use one of {losses.MIMIC_LOSSES}."
-            )
-        if (teacher_layer is None) != (student_layer is None):
-            raise ValueError(
-                "Pass both `teacher_layer` and `student_layer` (the two layers the "
-                "discriminator compares), or neither to compare the models' outputs; got "
-                f"teacher_layer={teacher_layer!r}, student_layer={student_layer!r}."
-            )
-        if (
-            isinstance(discriminator_steps, bool)
-            or not float(discriminator_steps).is_integer()
-            or int(discriminator_steps) < 1
-        ):
-            raise ValueError(
-                "`discriminator_steps` must be a whole number >= 1. Received: "
-                f"`discriminator_steps={discriminator_steps!r}`."
-            )
+        values = check_arguments(
+            teacher=teacher,
+            student=student,
+            discriminator=discriminator,
+            teacher_layer=teacher_layer,
+            student_layer=student_layer,
+            mimic_loss=mimic_loss,
+            discriminator_steps=discriminator_steps,
+            hyperparameters={
+                "mimic_weight": mimic_weight,
+                "output_mimic_weight": output_mimic_weight,
+                "adversarial_weight": adversarial_weight,
+                "adversarial_sample_rate": adversarial_sample_rate,
+                "label_loss_weight": label_loss_weight,
+                "input_noise_stddev": input_noise_stddev,
+                "input_dropout_rate": input_dropout_rate,
+            },
+        )
 
         self.teacher = teacher
         self.student = student
@@ -199,8 +206,24 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
         self.seed = seed
 
         taps.check_io_compatible(teacher, student)
-        self._teacher_taps = taps.tap_model(teacher, teacher_layer, "teacher")
-        self._student_taps = taps.tap_model(student, student_layer, "student")
+        self.distillation_losses, self.distillation_loss_weights = check_distillation_losses(
+            distillation_losses, distillation_loss_weights, teacher, student
+        )
+        self.discriminator_taps = check_discriminator_taps(discriminator_taps)
+        bind_taps(self.discriminator_taps, teacher, student)
+        # Every layer a term or a tap reads comes out of the one teacher and one student
+        # pass.
+        teacher_layers, student_layers = feature_layers(self.distillation_losses)
+        for tap in self.discriminator_taps:
+            teacher_layers += [tap.teacher_layer] * (tap.teacher_layer not in teacher_layers)
+            student_layers += [tap.student_layer] * (tap.student_layer not in student_layers)
+        self._teacher_extra_layers, self._student_extra_layers = teacher_layers, student_layers
+        self._teacher_taps = taps.tap_model(
+            teacher, teacher_layer, "teacher", self._teacher_extra_layers
+        )
+        self._student_taps = taps.tap_model(
+            student, student_layer, "student", self._student_extra_layers
+        )
         t_width = taps.feature_width(self._teacher_taps)
         s_width = taps.feature_width(self._student_taps)
         if teacher_layer is None:
@@ -237,18 +260,37 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
         self.discriminator_loss_tracker = DirectedMean("discriminator_loss")
         self.discriminator_accuracy_tracker = DirectedMean("discriminator_accuracy", "up")
         self.teacher_agreement_tracker = DirectedMean("teacher_agreement", "up")
-        self._trackers = TrackerList(
+        self.distillation_loss_trackers = [
+            DirectedMean(name) for name in term_names(self.distillation_losses)
+        ]
+        # In the order of `_student_objective`'s and `_discriminator_objective`'s parts.
+        self._objective_trackers = [
             t
             for t in (
                 self.loss_tracker,
                 self.adversarial_loss_tracker,
                 self.mimic_loss_tracker,
                 self.output_mimic_loss_tracker,
-                self.discriminator_loss_tracker,
-                self.discriminator_accuracy_tracker,
-                self.teacher_agreement_tracker,
+                *self.distillation_loss_trackers,
+                *(DirectedMean(f"adversarial_loss_{tap.name}") for tap in self.discriminator_taps),
             )
             if t is not None
+        ]
+        self._discriminator_trackers = [
+            self.discriminator_loss_tracker,
+            self.discriminator_accuracy_tracker,
+        ]
+        for tap in self.discriminator_taps:
+            self._discriminator_trackers += [
+                DirectedMean(f"discriminator_loss_{tap.name}"),
+                DirectedMean(f"discriminator_accuracy_{tap.name}", "up"),
+            ]
+        self._trackers = TrackerList(
+            [
+                *self._objective_trackers,
+                *self._discriminator_trackers,
+                self.teacher_agreement_tracker,
+            ]
         )
         self.discriminator_optimizer = None
         self.built = True
@@ -281,104 +323,22 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
         """Sets hyper-parameter `name` to `value` after checking its range."""
         self.get_hyperparameter(name).assign(hp.check_value(name, value))
 
-    # ------------------------------------------------------------------ compile
-
-    def compile(
-        self,
-        student_optimizer=None,
-        discriminator_optimizer=None,
-        metrics=None,
-        optimizer=None,
-        **kwargs,
-    ):
-        """Configures the distiller for training.
-
-        Args:
-            student_optimizer: Optimizer (or identifier, e.g. `"adam"`) of the student
-                and of the student-side projection. Becomes `self.optimizer`, so Keras
-                callbacks that act on the optimizer (learning-rate schedules,
-                `ReduceLROnPlateau`) act on the student's.
-            discriminator_optimizer: Optimizer of the discriminator.
-            metrics: Metrics computed on the student's logits against the labels, when
-                the data has labels (e.g. `["accuracy"]`).
-            optimizer: Alias of `student_optimizer`.
-            **kwargs: Passed to `keras.Model.compile` (`jit_compile`,
-                `steps_per_execution`, `run_eagerly`, ...). `loss` is not accepted: the
-                objective is the distiller's own.
-        """
-        if optimizer is not None and student_optimizer is not None:
-            raise ValueError("Pass `student_optimizer` or its alias `optimizer`, not both.")
-        student_optimizer = student_optimizer if student_optimizer is not None else optimizer
-        missing = [
-            name
-            for name, opt in (
-                ("student_optimizer", student_optimizer),
-                ("discriminator_optimizer", discriminator_optimizer),
-            )
-            if opt is None
-        ]
-        if missing:
-            raise ValueError(
-                f"AdversarialDistiller.compile() needs {' and '.join(missing)}: e.g. "
-                "distiller.compile(student_optimizer=keras.optimizers.Adam(1e-3), "
-                "discriminator_optimizer=keras.optimizers.Adam(1e-4))."
-            )
-        if kwargs.get("loss") is not None:
-            raise ValueError(
-                "AdversarialDistiller.compile() takes no `loss`: the student objective is "
-                "the adversarial + mimic terms. To add a label term, set "
-                "`label_loss_weight` on the distiller."
-            )
-        kwargs.pop("loss", None)
-        student_optimizer = keras.optimizers.get(student_optimizer)
-        discriminator_optimizer = keras.optimizers.get(discriminator_optimizer)
-        if student_optimizer is discriminator_optimizer:
-            raise ValueError(
-                "The student and the discriminator need two distinct optimizer objects "
-                "(their states must not mix); create one for each."
-            )
-        super().compile(optimizer=student_optimizer, metrics=metrics, **kwargs)
-        self.discriminator_optimizer = discriminator_optimizer
-        # Build both optimizers on exactly their own variables, now: Keras would otherwise
-        # build `self.optimizer` on all trainable variables, D's included.
-        self.optimizer.build(self.student_trainable_variables)
-        self.discriminator_optimizer.build(self.discriminator.trainable_variables)
-
-    def get_compile_config(self):
-        config = super().get_compile_config()
-        if config and self.discriminator_optimizer is not None:
-            config["discriminator_optimizer"] = keras.saving.serialize_keras_object(
-                self.discriminator_optimizer
-            )
-        # Optimizers saved by public name, so a file saved on torch trains elsewhere.
-        return portable_compile_config(config)
-
-    def compile_from_config(self, config):
-        config = keras.saving.deserialize_keras_object(config)
-        kwargs = {
-            k: v
-            for k, v in config.items()
-            if k
-            not in (
-                "optimizer",
-                "discriminator_optimizer",
-                "loss",
-                "loss_weights",
-                "weighted_metrics",
-            )
-        }
-        self.compile(
-            student_optimizer=config["optimizer"],
-            discriminator_optimizer=config["discriminator_optimizer"],
-            **kwargs,
-        )
-
     @property
     def student_trainable_variables(self):
         """Variables the student update trains: the student's and its projection's."""
         variables = list(self.student.trainable_variables)
         if self.student_projection is not None:
             variables += self.student_projection.trainable_variables
+        for tap in self.discriminator_taps:
+            variables += tap.projection_variables
+        return variables
+
+    @property
+    def discriminator_trainable_variables(self):
+        """Variables the discriminator optimizer trains: every discriminator's."""
+        variables = list(self.discriminator.trainable_variables)
+        for tap in self.discriminator_taps:
+            variables += tap.discriminator.trainable_variables
         return variables
 
     # ------------------------------------------------------------------ fit / call
@@ -420,54 +380,91 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
 
     def _unpack(self, data):
         """Validates one batch and returns `(x, y, sample_weight, cached)`."""
-        return unpack_batch(
+        unpacked = unpack_batch(
             data,
             num_inputs=len(self.teacher.inputs or [None]),
             teacher_layer=self.teacher_layer,
             num_classes=self.teacher.outputs[0].shape[-1],
         )
+        if unpacked[3] is not None and self._teacher_extra_layers:
+            raise ValueError(
+                "Cached teacher outputs hold the teacher's logits and one feature tap, but "
+                f"this distiller also reads the teacher layers {self._teacher_extra_layers} "
+                "(its `distillation_losses` or `discriminator_taps`). Train on the plain "
+                "data (the teacher is then run on every batch), or drop those terms."
+            )
+        return unpacked
 
     def _teacher_outputs(self, x, cached=None):
-        """Teacher `(features, logits)`: one inference pass, or the cached outputs."""
-        features, logits = cached if cached is not None else self._teacher_taps(x, training=False)
-        return (
-            ops.stop_gradient(taps.as_vectors(features)),
-            ops.stop_gradient(ops.cast(logits, "float32")),
-        )
+        """Teacher `(features, logits)`: one inference pass, or the cached outputs.
+
+        `features` is the float32 `(batch, width)` tensor D compares, or, when
+        distillation losses or discriminator taps read layers, a dict of it (`"main"`),
+        those layers' float32 outputs (`"layers"`) and each tap's features (`"taps"`)."""
+        if cached is not None:
+            (features, logits), extras = cached, ()
+        else:
+            features, logits, *extras = self._teacher_taps(x, training=False)
+        features = ops.stop_gradient(taps.as_vectors(features))
+        extras = [ops.stop_gradient(ops.cast(value, "float32")) for value in extras]
+        bundle = self._feature_bundle(features, self._teacher_extra_layers, extras, "teacher")
+        return bundle, ops.stop_gradient(ops.cast(logits, "float32"))
 
     def _student_outputs(self, x, training):
-        features, logits = self._student_taps(x, training=training)
+        features, logits, *extras = self._student_taps(x, training=training)
         features = taps.as_vectors(features)
         if self.student_projection is not None:
             features = ops.cast(self.student_projection(features), "float32")
-        return features, ops.cast(logits, "float32")
+        extras = [ops.cast(value, "float32") for value in extras]
+        bundle = self._feature_bundle(features, self._student_extra_layers, extras, "student")
+        return bundle, ops.cast(logits, "float32")
+
+    def _feature_bundle(self, features, names, extras, role):
+        """`features` alone, or `{"main": features, "layers": {name: output}, "taps":
+        [pooled features of each tap (projected on the student side)]}`."""
+        if not (self._teacher_extra_layers or self._student_extra_layers):
+            return features
+        layers = dict(zip(names, extras))
+        bundle = {"main": features, "layers": layers}
+        if self.discriminator_taps:
+            bundle["taps"] = [
+                taps.as_vectors(layers[tap.teacher_layer])
+                if role == "teacher"
+                else tap.project(taps.as_vectors(layers[tap.student_layer]))
+                for tap in self.discriminator_taps
+            ]
+        return bundle
 
     def _discriminator_objective(self, teacher_features, student_features, training):
-        """D's loss and accuracy on one teacher batch and one student batch.
+        """D's `(loss, accuracy)` on one teacher batch and one student batch; with
+        discriminator taps, `(summed loss, loss, accuracy, tap_loss_1, tap_accuracy_1, ...)`.
 
         In training, adversarial samples relabel a random share of student samples as
-        teacher, and `feature_noise` perturbs D's inputs.
+        teacher, and `feature_noise` perturbs D's inputs (of every discriminator).
         """
-        batch = ops.shape(teacher_features)[0]
-        inputs = ops.concatenate([teacher_features, student_features], axis=0)
-        inputs = self.feature_noise(inputs, training=training)
-        logits = ops.cast(self.discriminator(inputs, training=training), "float32")
-        true_labels = ops.concatenate(
-            [ops.ones((batch,), "float32"), ops.zeros((batch,), "float32")], axis=0
-        )
-        labels = true_labels
-        if training:
-            # One stream per replica under a tf.distribute strategy (the same draws
-            # as without one on a single device).
-            draw = keras.random.uniform((batch,), seed=replica_seed(self.seed_generator))
-            flipped = ops.cast(draw < self.adversarial_sample_rate, "float32")
-            labels = ops.concatenate([ops.ones((batch,), "float32"), flipped], axis=0)
-        loss = ops.mean(losses.binary_logit_loss(labels, logits))
-        if training and self.discriminator.losses:
-            loss = loss + ops.sum(ops.stack(self.discriminator.losses))
-        predicted = ops.cast(ops.reshape(logits, (-1,)) > 0, "float32")
-        accuracy = ops.mean(ops.cast(ops.equal(predicted, true_labels), "float32"))
-        return loss, accuracy
+        pairs = [(self.discriminator, _main(teacher_features), _main(student_features))]
+        if self.discriminator_taps:
+            pairs += zip(
+                [tap.discriminator for tap in self.discriminator_taps],
+                teacher_features["taps"],
+                student_features["taps"],
+            )
+        parts = []
+        for discriminator, teacher, student in pairs:
+            parts += discriminator_loss(
+                discriminator,
+                self.feature_noise,
+                teacher,
+                student,
+                sample_rate=self.adversarial_sample_rate,
+                seed_generator=self.seed_generator,
+                training=training,
+            )
+        if not self.discriminator_taps:
+            return tuple(parts)
+        # Several discriminators: their summed loss first (each one's gradient is that
+        # of its own loss), then each one's `(loss, accuracy)`, the main one first.
+        return (sum(parts[::2]), *parts)
 
     def _student_objective(
         self,
@@ -480,28 +477,51 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
         teacher_logits=None,
     ):
         """The student's total loss and its parts: `(total, adversarial, mimic)`, plus
-        the output-level mimic term when features are tapped (which needs
-        `teacher_logits`)."""
-        d_inputs = self.feature_noise(student_features, training=training)
-        d_logits = ops.cast(self.discriminator(d_inputs, training=False), "float32")
-        adversarial = losses.binary_logit_loss(ops.ones_like(d_logits), d_logits)
-        mimic = losses.mimic_error(teacher_features, student_features, self.mimic_loss)
-        adversarial = taps.weighted_mean(adversarial, sample_weight)
+        the output-level mimic term when features are tapped, each distillation loss's
+        unweighted term (both need `teacher_logits`), then each discriminator tap's
+        adversarial term."""
+        if teacher_logits is None and (self.teacher_layer or self.distillation_losses):
+            raise ValueError(
+                "With feature taps or distillation losses, `_student_objective` needs "
+                "`teacher_logits`; the backend trainer must pass them."
+            )
+        adversarial = fooling_loss(
+            self.discriminator, self.feature_noise, _main(student_features), sample_weight, training
+        )
+        mimic = losses.mimic_error(
+            _main(teacher_features), _main(student_features), self.mimic_loss
+        )
         mimic = taps.weighted_mean(mimic, sample_weight)
-        total = self.adversarial_weight * adversarial + self.mimic_weight * mimic
+        tap_terms = [
+            fooling_loss(tap.discriminator, self.feature_noise, features, sample_weight, training)
+            for tap, features in zip(
+                self.discriminator_taps, _taps(student_features, self.discriminator_taps)
+            )
+        ]
+        combined = adversarial
+        for tap, term in zip(self.discriminator_taps, tap_terms):
+            combined = combined + tap.weight * term
+        total = self.adversarial_weight * combined + self.mimic_weight * mimic
         parts = (adversarial, mimic)
         if self.teacher_layer is not None:
-            if teacher_logits is None:
-                raise ValueError(
-                    "With feature taps, `_student_objective` needs `teacher_logits` for the "
-                    "output-level mimic term; the backend trainer must pass them."
-                )
             output_mimic = taps.weighted_mean(
                 losses.mimic_error(teacher_logits, student_logits, self.mimic_loss),
                 sample_weight,
             )
             total = total + self.output_mimic_weight * output_mimic
             parts = (*parts, output_mimic)
+        if self.distillation_losses:
+            terms = compute_terms(
+                self.distillation_losses,
+                _layers(teacher_features),
+                _layers(student_features),
+                teacher_logits,
+                student_logits,
+            )
+            for weight, term in zip(self.distillation_loss_weights, terms):
+                total = total + weight * term
+            parts = (*parts, *terms)
+        parts = (*parts, *tap_terms)
         if y is not None and self._uses_label_term:
             label_term = (
                 ops.sparse_categorical_crossentropy(
@@ -518,17 +538,14 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
     def _update_trackers(
         self, objective, discriminator, teacher_logits, student_logits, sample_weight
     ):
-        """Records `objective = (total, adversarial, mimic[, output_mimic])` and
+        """Records the parts of `objective` (see `_student_objective`) and
         `discriminator = (loss, accuracy)` for one batch, plus the student/teacher argmax
         agreement."""
-        trackers = (
-            self.loss_tracker,
-            self.adversarial_loss_tracker,
-            self.mimic_loss_tracker,
-            self.output_mimic_loss_tracker,
-        )[: len(objective)]
-        trackers += (self.discriminator_loss_tracker, self.discriminator_accuracy_tracker)
-        for tracker, value in zip(trackers, (*objective, *discriminator)):
+        for tracker, value in zip(self._objective_trackers, objective):
+            tracker.update_state(value)
+        if self.discriminator_taps:
+            discriminator = discriminator[1:]  # the summed loss is not logged
+        for tracker, value in zip(self._discriminator_trackers, discriminator):
             tracker.update_state(value)
         self.teacher_agreement_tracker.update_state(
             taps.agreement(teacher_logits, student_logits), sample_weight=sample_weight
@@ -546,46 +563,11 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
         return export_student(self.student, path, version=version, **kwargs)
 
     def get_config(self):
-        config = {"name": self.name, "trainable": self.trainable}
-
-        def serialize(model):
-            # The sub-models' own compile state is not ours to restore: reloading it
-            # would only rebuild an unused optimizer (and warn about its variables).
-            serialized = keras.saving.serialize_keras_object(model)
-            serialized.pop("compile_config", None)
-            return serialized
-
-        config.update(
-            {
-                "teacher": serialize(self.teacher),
-                "student": serialize(self.student),
-                "discriminator": serialize(self.discriminator),
-                "teacher_layer": self.teacher_layer,
-                "student_layer": self.student_layer,
-                "mimic_loss": self.mimic_loss,
-                "discriminator_steps": self.discriminator_steps,
-                "seed": self.seed,
-            }
-        )
-        for name, variable in self.hyperparameters.items():
-            value = float(ops.convert_to_numpy(variable))
-            try:
-                config[name] = hp.check_value(name, value)
-            except ValueError as e:
-                # Refuse to write a file that could not be loaded back.
-                raise ValueError(
-                    f"Cannot serialize the distiller: {e} It was changed during training "
-                    "(a callback or `variable.assign`); set a valid value with "
-                    "`distiller.set_hyperparameter(...)` first."
-                ) from None
-        return config
+        return distiller_config(self)
 
     @classmethod
     def from_config(cls, config):
-        config = copy.deepcopy(config)  # deserialization consumes nested dicts
-        for key in ("teacher", "student", "discriminator"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+        return cls(**constructor_arguments(config))
 
 
 # ---------------------------------------------------------------------- helpers
@@ -593,6 +575,21 @@ class AdversarialDistiller(SeedStateMixin, BackendTrainer, keras.Model):
 
 def _hyper(value, name):
     return keras.Variable(float(value), trainable=False, dtype="float32", name=name)
+
+
+def _main(features):
+    """The features D compares, from a tensor or a feature bundle."""
+    return features["main"] if isinstance(features, dict) else features
+
+
+def _taps(features, discriminator_taps):
+    """Each tap's features from a feature bundle (none without taps)."""
+    return features["taps"] if discriminator_taps else []
+
+
+def _layers(features):
+    """`{layer name: output}` of a feature bundle (empty for a plain tensor)."""
+    return features.get("layers", {}) if isinstance(features, dict) else {}
 
 
 def _is_sparse(y, logits):

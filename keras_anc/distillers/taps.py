@@ -88,29 +88,48 @@ def check_io_compatible(teacher, student):
         )
 
 
-def tap_model(model, layer_name, role):
+def tap_model(model, layer_name, role, extra_layers=()):
     """A model returning `(features, logits)` of `model` in one forward pass.
 
     Args:
         model: A Functional or Sequential `keras.Model`.
         layer_name: The layer whose output is the features, or `None` for the logits.
         role: `"teacher"` or `"student"`, for error messages and the tap's name.
+        extra_layers: Names of further layers whose outputs the tap also returns, in
+            this order, after `(features, logits)`: everything a distiller compares
+            comes from the same forward pass.
+
+    Example:
+
+    ```python
+    features, logits, block = tap_model(teacher, "features", "teacher", ["block"])(x)
+    ```
     """
     inputs = model.inputs if len(model.inputs) > 1 else model.inputs[0]
-    if layer_name is None:
-        features = model.outputs[0]
-    else:
-        names = [layer.name for layer in model.layers]
-        if layer_name not in names:
-            raise ValueError(
-                f"The {role} has no layer named {layer_name!r}. Available layers: {names}."
-            )
-        features = model.get_layer(layer_name).output
-        if isinstance(features, (list, tuple)):
-            raise ValueError(
-                f"The {role} layer {layer_name!r} has several outputs; pick a layer with one."
-            )
-    return keras.Model(inputs, [features, model.outputs[0]], name=f"{role}_taps")
+    features = model.outputs[0] if layer_name is None else layer_output(model, layer_name, role)
+    extras = [layer_output(model, name, role) for name in extra_layers]
+    return keras.Model(inputs, [features, model.outputs[0], *extras], name=f"{role}_taps")
+
+
+def layer_output(model, layer_name, role):
+    """The symbolic output of `model`'s layer `layer_name`, or a clear error.
+
+    Args:
+        model: A Functional or Sequential `keras.Model`.
+        layer_name: The name of one of its layers, with a single output.
+        role: `"teacher"` or `"student"`, for error messages.
+    """
+    names = [layer.name for layer in model.layers]
+    if layer_name not in names:
+        raise ValueError(
+            f"The {role} has no layer named {layer_name!r}. Available layers: {names}."
+        )
+    output = model.get_layer(layer_name).output
+    if isinstance(output, (list, tuple)):
+        raise ValueError(
+            f"The {role} layer {layer_name!r} has several outputs; pick a layer with one."
+        )
+    return output
 
 
 def feature_width(tap):

@@ -19,7 +19,12 @@ class AdversarialTrainerContract(abc.ABC):
     Attributes a trainer may read: `teacher`, `student`, `discriminator`,
     `student_projection` (or `None`), `optimizer` (the student's),
     `discriminator_optimizer`, `discriminator_steps`, `student_trainable_variables`,
-    and the Keras `Model` API (`compute_metrics`, `metrics`, ...).
+    `discriminator_trainable_variables` (every discriminator's, which the discriminator
+    optimizer trains), and the Keras `Model` API (`compute_metrics`, `metrics`, ...).
+
+    `features` (from `_teacher_outputs` / `_student_outputs`) is a tensor or a nested
+    structure of tensors (when more than one layer is compared): a trainer passes it on
+    untouched, stopping gradients with `keras.tree.map_structure(ops.stop_gradient, ...)`.
 
     Example:
 
@@ -45,7 +50,11 @@ class AdversarialTrainerContract(abc.ABC):
 
     @abc.abstractmethod
     def _discriminator_objective(self, teacher_features, student_features, training):
-        """The discriminator's `(loss, accuracy)` on one teacher and one student batch."""
+        """The discriminators' `(loss, accuracy, ...)` on one teacher and one student batch.
+
+        `loss` (the first item) is what the discriminator optimizer minimises over
+        `discriminator_trainable_variables`; the whole tuple goes to `_update_trackers`.
+        """
 
     @abc.abstractmethod
     def _student_objective(
@@ -58,7 +67,8 @@ class AdversarialTrainerContract(abc.ABC):
         training,
         teacher_logits=None,
     ):
-        """The student's `(total, adversarial, mimic[, output_mimic])` losses against D."""
+        """The student's `(total, adversarial, mimic, ...)` losses against D: `total`
+        (the first item) is what the student optimizer minimises."""
 
     @abc.abstractmethod
     def _update_trackers(

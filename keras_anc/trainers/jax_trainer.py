@@ -71,7 +71,7 @@ class JAXDistillerTrainer(AdversarialTrainerContract):
                 teacher_features, teacher_logits = self._teacher_outputs(x, cached)
                 student_features, student_logits = self._student_outputs(x, training=True)
                 discriminator = self._stateless_discriminator_updates(
-                    teacher_features, ops.stop_gradient(student_features)
+                    teacher_features, keras.tree.map_structure(ops.stop_gradient, student_features)
                 )
                 objective = self._student_objective(
                     teacher_features,
@@ -138,7 +138,7 @@ class JAXDistillerTrainer(AdversarialTrainerContract):
         it (`assign` in a stateless scope records the value in the scope).
         """
         optimizer = self.discriminator_optimizer
-        weights = self.discriminator.trainable_variables
+        weights = self.discriminator_trainable_variables
         weight_ids = {id(v) for v in weights}
         others = [
             v
@@ -153,14 +153,14 @@ class JAXDistillerTrainer(AdversarialTrainerContract):
             def loss_fn(weight_values, fixed=fixed):
                 mapping = fixed + list(zip(weights, weight_values))
                 with keras.StatelessScope(state_mapping=mapping, collect_losses=True) as scope:
-                    loss, accuracy = self._discriminator_objective(
+                    objective = self._discriminator_objective(
                         teacher_features, student_features, training=True
                     )
-                    scaled = optimizer.scale_loss(loss)
+                    scaled = optimizer.scale_loss(objective[0])
                 updated = [scope.get_current_value(v) for v in non_trainable]
-                return scaled, (loss, accuracy, updated)
+                return scaled, (objective, updated)
 
-            (_, (loss, accuracy, updated)), gradients = jax.value_and_grad(loss_fn, has_aux=True)(
+            (_, (objective, updated)), gradients = jax.value_and_grad(loss_fn, has_aux=True)(
                 [v.value for v in weights]
             )
             new_weights, new_optimizer_values = optimizer.stateless_apply(
@@ -173,7 +173,7 @@ class JAXDistillerTrainer(AdversarialTrainerContract):
                 (*new_weights, *new_optimizer_values, *updated),
             ):
                 variable.assign(value)
-            result = (loss, accuracy)
+            result = objective
         return result
 
     def _stateless_metrics(

@@ -1,5 +1,6 @@
 """The TensorFlow training step of `AdversarialDistiller`."""
 
+import keras
 import tensorflow as tf
 
 from keras_anc.distribution import replicas_in_sync
@@ -29,7 +30,7 @@ class TensorFlowDistillerTrainer(AdversarialTrainerContract):
             student_features, student_logits = self._student_outputs(x, training=True)
             with student_tape.stop_recording():
                 discriminator = self._discriminator_updates(
-                    teacher_features, tf.stop_gradient(student_features)
+                    teacher_features, keras.tree.map_structure(tf.stop_gradient, student_features)
                 )
             objective = self._student_objective(
                 teacher_features,
@@ -53,16 +54,16 @@ class TensorFlowDistillerTrainer(AdversarialTrainerContract):
         return self._evaluate_batch(*self._unpack(data))
 
     def _discriminator_updates(self, teacher_features, student_features):
-        variables = self.discriminator.trainable_variables
+        variables = self.discriminator_trainable_variables
         for _ in range(self.discriminator_steps):
             with tf.GradientTape() as tape:
-                d_loss, d_accuracy = self._discriminator_objective(
+                objective = self._discriminator_objective(
                     teacher_features, student_features, training=True
                 )
-                scaled = self.discriminator_optimizer.scale_loss(_global_batch_share(d_loss))
+                scaled = self.discriminator_optimizer.scale_loss(_global_batch_share(objective[0]))
             gradients = tape.gradient(scaled, variables)
             self.discriminator_optimizer.apply(gradients, variables)
-        return d_loss, d_accuracy
+        return objective
 
 
 def _global_batch_share(loss):

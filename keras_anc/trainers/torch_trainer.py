@@ -1,5 +1,6 @@
 """The PyTorch training step of `AdversarialDistiller`."""
 
+import keras
 import torch
 from keras import ops
 
@@ -24,7 +25,7 @@ class TorchDistillerTrainer(AdversarialTrainerContract):
             teacher_features, teacher_logits = self._teacher_outputs(x, cached)
         student_features, student_logits = self._student_outputs(x, training=True)
         discriminator = self._discriminator_updates(
-            teacher_features, ops.stop_gradient(student_features)
+            teacher_features, keras.tree.map_structure(ops.stop_gradient, student_features)
         )
         self.zero_grad()
         objective = self._student_objective(
@@ -52,14 +53,14 @@ class TorchDistillerTrainer(AdversarialTrainerContract):
             return self._evaluate_batch(*self._unpack(data))
 
     def _discriminator_updates(self, teacher_features, student_features):
-        variables = self.discriminator.trainable_variables
+        variables = self.discriminator_trainable_variables
         for _ in range(self.discriminator_steps):
             self.zero_grad()
-            d_loss, d_accuracy = self._discriminator_objective(
+            objective = self._discriminator_objective(
                 teacher_features, student_features, training=True
             )
-            self.discriminator_optimizer.scale_loss(d_loss).backward()
+            self.discriminator_optimizer.scale_loss(objective[0]).backward()
             gradients = [v.value.grad for v in variables]
             with torch.no_grad():
                 self.discriminator_optimizer.apply(gradients, variables)
-        return d_loss.detach(), d_accuracy
+        return tuple(value.detach() for value in objective)

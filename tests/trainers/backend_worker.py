@@ -28,7 +28,13 @@ EPOCHS = 4
 def imports(out):
     import keras_anc
 
-    for name in ("AdversarialDistiller", "MimicDistiller", "HintDistiller", "MLPDiscriminator"):
+    for name in (
+        "AdversarialDistiller",
+        "DiscriminatorTap",
+        "MimicDistiller",
+        "HintDistiller",
+        "MLPDiscriminator",
+    ):
         getattr(keras_anc, name)
     for name in ("callbacks", "discriminator", "distillers", "layers", "losses", "methods"):
         getattr(keras_anc, name)
