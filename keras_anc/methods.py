@@ -84,6 +84,13 @@ OPTIONS = {
             "Adam learning rate of the discriminator, when no optimizer is passed (anc).",
         ),
         MethodOption("seed", int, "Seed of the adversarial samples and D's input noise (anc)."),
+        MethodOption(
+            "kd_weight",
+            float,
+            "Weight of a label-free soft-target term, keras.distillation.LogitsDistillation "
+            "(anc; 0 for none).",
+        ),
+        MethodOption("kd_temperature", float, "Softmax temperature of the soft-target term (anc)."),
     )
 }
 
@@ -317,6 +324,8 @@ _ANC_DEFAULTS = {
     "discriminator_units": (128, 256, 128),
     "discriminator_learning_rate": DEFAULT_RECIPE.discriminator_learning_rate,
     "seed": None,
+    "kd_weight": 0.0,
+    "kd_temperature": 4.0,
 }
 
 
@@ -330,6 +339,8 @@ def _build_anc(
     weight_decay,
     discriminator_units,
     discriminator_learning_rate,
+    kd_weight,
+    kd_temperature,
     discriminator_optimizer=None,
     **distiller_options,
 ):
@@ -342,6 +353,14 @@ def _build_anc(
     discriminator = MLPDiscriminator(
         hidden_units=tuple(discriminator_units), kernel_regularizer=regularizer
     )
+    if kd_weight:
+        # Soft targets (Hinton et al.) added to the adversarial objective, still label-free.
+        distiller_options["distillation_losses"] = [
+            keras.distillation.LogitsDistillation(
+                temperature=float(kd_temperature), loss=keras.losses.KLDivergence()
+            )
+        ]
+        distiller_options["distillation_loss_weights"] = [float(kd_weight)]
     model = AdversarialDistiller(
         teacher, student, discriminator=discriminator, name=name, **distiller_options
     )

@@ -229,6 +229,8 @@ _METHOD_BOUNDS = {
     "discriminator_steps": (1, False, None),
     "discriminator_units": (1, False, None),
     "discriminator_learning_rate": (0, True, None),
+    "kd_weight": (0, False, None),
+    "kd_temperature": (0, True, None),
 }
 
 # The method options offered as flags: every option of `keras_anc.methods.OPTIONS` except
