@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 import keras_anc
+from keras_anc.errors import UnsupportedBackendError
 
 
 def _compile(distiller, **kwargs):
@@ -168,6 +169,11 @@ def test_execution_modes(compile_kwargs, mnist, mnist_teacher, student_factory):
         keras_anc.AdversarialDistiller(mnist_teacher, student_factory([16], "s"), seed=3),
         **compile_kwargs,
     )
+    if keras.backend.backend() == "torch" and compile_kwargs.get("steps_per_execution", 1) > 1:
+        # Keras' torch trainer runs one batch per call and says so (see keras_anc.trainers).
+        with pytest.raises(ValueError, match="`steps_per_execution` must be 1 with the PyTorch"):
+            distiller.fit(_images_only(x_train[:256]), epochs=1, verbose=0)
+        return
     before = distiller.evaluate(x_test[:500], y_test[:500], verbose=0, return_dict=True)
     distiller.fit(_images_only(x_train[:4096]), epochs=2, verbose=0)
     after = distiller.evaluate(x_test[:500], y_test[:500], verbose=0, return_dict=True)
@@ -273,7 +279,8 @@ def test_adversarial_samples_relabel_student_outputs(mnist_teacher, student_fact
     rng = np.random.default_rng(0)
     t = rng.normal(size=(16, 10)).astype("float32")
     s = rng.normal(size=(16, 10)).astype("float32")
-    logits = distiller.discriminator(np.concatenate([t, s])).numpy().reshape(-1)
+    logits = keras.ops.convert_to_numpy(distiller.discriminator(np.concatenate([t, s])))
+    logits = logits.reshape(-1)
 
     def bce(label, z):
         return np.mean(np.maximum(z, 0) - z * label + np.log1p(np.exp(-np.abs(z))))
@@ -382,6 +389,10 @@ def test_optimizers_are_built_on_their_own_variables(mnist_teacher, student_fact
     assert len(distiller.discriminator_optimizer._trainable_variables) == d_vars
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="keras_anc.export needs the TensorFlow backend (SavedModel is a TensorFlow format)",
+)
 def test_export_student_writes_only_the_student(tmp_path, mnist, mnist_teacher, student_factory):
     _, _, x_test, _ = mnist
     student = student_factory([8], "s")
@@ -395,6 +406,17 @@ def test_export_student_writes_only_the_student(tmp_path, mnist, mnist_teacher, 
     reader = tf.train.load_checkpoint(str(version_dir / "variables" / "variables"))
     saved = [k for k in reader.get_variable_to_shape_map() if "VARIABLE_VALUE" in k]
     assert len(saved) == len(student.variables)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "tensorflow", reason="checks the error under JAX and torch"
+)
+def test_export_student_needs_the_tensorflow_backend(tmp_path, mnist_teacher, student_factory):
+    distiller = _compile(keras_anc.AdversarialDistiller(mnist_teacher, student_factory([8], "s")))
+    backend = keras.backend.backend()
+    with pytest.raises(UnsupportedBackendError, match=f"active Keras backend is '{backend}'"):
+        distiller.export_student(tmp_path / "student", warmup=False)
+    assert not (tmp_path / "student").exists()
 
 
 def test_optional_label_term_enters_the_loss(mnist, mnist_teacher, student_factory):

@@ -16,6 +16,20 @@ def _normalise(raw):
     return ((raw.astype("float32") / 255.0) - MEAN) / STD
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _tensorflow_backend():
+    """Skips these tests on other Keras backends, where `keras_anc.export` refuses to run.
+
+    SavedModel and TFLite are TensorFlow formats: under JAX or torch every export raises
+    `UnsupportedBackendError` (tests/distillers/test_adversarial.py checks that message).
+    """
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip(
+            "keras_anc.export needs the TensorFlow backend; the active Keras backend is "
+            f"{keras.backend.backend()!r}"
+        )
+
+
 @pytest.fixture(scope="session")
 def mnist_stats():
     """`(mean, std)` of MNIST pixels scaled to [0, 1], as the student was trained with."""
