@@ -10,7 +10,8 @@ parameter counts and the compression ratio, and writes `results.json`, `results.
 Usage:
 
 ```
-python -m benchmarks.accuracy --preset cpu --out docs/benchmark_results/accuracy
+python -m benchmarks.recipe_sweep          # once: each method's best recipe (read by cpu)
+python -m benchmarks.accuracy --preset cpu  # writes docs/benchmark_results/cpu/
 python -m benchmarks.accuracy --smoke --out /tmp/acc_smoke
 ```
 """
@@ -422,10 +423,21 @@ def markdown_table(results):
             f"params; compression {entry['compression_ratio']:.1f}x. "
             f"Train `{entry['train']}` ({entry['train_size']} images), "
             f"{entry['epochs']} epochs; test `{entry['test']}` ({entry['test_size']} images); "
-            f"{len(results['seeds'])} seeds.",
+            f"{len(results['seeds'])} seeds."
+            + (
+                f" Gap teacher − labelled student: "
+                f"{entry['gap_teacher_minus_labels'] * 100:+.2f} pp."
+                if "gap_teacher_minus_labels" in entry
+                else ""
+            )
+            + (
+                f" Methods that read labels see only `{entry['labelled_train']}`."
+                if "labelled_train" in entry
+                else ""
+            ),
             "",
             "| method | labels | test accuracy (%) | gap to teacher (pp) "
-            "| paired Δ vs labels (pp) | paired Δ vs logit_regression (pp) | s / run |",
+            "| paired Δ vs labels (pp) | paired Δ vs hinton_kd (pp) | s / run |",
             "|---|---|---|---|---|---|---|",
         ]
         from keras_anc.methods import uses_labels
@@ -436,7 +448,7 @@ def markdown_table(results):
                 f"{rec['mean'] * 100:.2f} ± {rec['std'] * 100:.2f} | "
                 f"{rec['gap_to_teacher'] * 100:+.2f} | "
                 f"{_paired(entry, method, 'labels')} | "
-                f"{_paired(entry, method, 'logit_regression')} | "
+                f"{_paired(entry, method, 'hinton_kd')} | "
                 f"{sum(rec['seconds']) / len(rec['seconds']):.0f} |"
             )
         lines += [
@@ -517,7 +529,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     parser.add_argument("--smoke", action="store_true", help="alias of --preset smoke")
-    parser.add_argument("--out", default="docs/benchmark_results/accuracy")
+    parser.add_argument(
+        "--out", default=None, help="output folder (default: docs/benchmark_results/<preset>)"
+    )
     parser.add_argument(
         "--cache-dir",
         default=None,
@@ -531,6 +545,7 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     preset = "smoke" if args.smoke else args.preset
+    args.out = args.out or f"docs/benchmark_results/{preset}"
     if args.render:
         out = pathlib.Path(args.out)
         results = json.loads((out / "results.json").read_text())

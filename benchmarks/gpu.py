@@ -267,6 +267,8 @@ def train_arm(arm, config, teacher, init_weights, seed, data, evaluator, log):
     steps = data.num_train // config["batch_size"]
     clip = config["global_clipnorm"] if method in CLIPPED_METHODS else None
     options = {"seed": seed} if "seed" in methods.method_options(method) else {}
+    if "kd_weight" in methods.method_options(method):
+        options["kd_weight"] = 0.0  # the paper's objective (the gpu results predate the term)
     model = methods.make_method(
         method,
         teacher,

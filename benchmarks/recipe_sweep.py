@@ -42,9 +42,10 @@ RECIPES = {
     },
 }
 
-# Arm name -> (method, recipe, method options). Six arms per method: four shared recipes
-# and two variants of the method's own knobs. The second round (the fourth recipe and the
-# second variant) was added after the first showed SGD ahead for every method.
+# Arm name -> (method, recipe, method options). Seven arms per method, in three rounds:
+# three shared recipes and one variant of the method's own knobs; then a fourth shared
+# recipe (SGD at 0.1, after the first round showed SGD ahead for every method) and a second
+# variant; then one more variant on the method's best recipe so far.
 ARMS = {
     **{f"labels/{r}": ("labels", RECIPES[r], {}) for r in RECIPES},
     "labels/adam_cosine_1e-2": (
@@ -83,6 +84,18 @@ ARMS = {
         "anc",
         RECIPES["sgd_cosine_0.05"],
         {"kd_weight": 1.0, "kd_temperature": 4.0},
+    ),
+    # Third round: one more arm each, on the method's best recipe so far.
+    "labels/sgd_cosine_0.2": ("labels", {**RECIPES["sgd_cosine_0.05"], "learning_rate": 0.2}, {}),
+    "hinton_kd/sgd_cosine_0.1+T2_alpha0.5": (
+        "hinton_kd",
+        {**RECIPES["sgd_cosine_0.05"], "learning_rate": 0.1},
+        {"temperature": 2.0, "alpha": 0.5},
+    ),
+    "anc/sgd_cosine_0.1+kd_T4_mimic0.1": (
+        "anc",
+        {**RECIPES["sgd_cosine_0.05"], "learning_rate": 0.1},
+        {"kd_weight": 1.0, "kd_temperature": 4.0, "mimic_weight": 0.1},
     ),
 }
 
@@ -237,7 +250,8 @@ def markdown_table(results):
         f"Sweep on `{results['dataset']}` `{results['train']}`, validation "
         f"`{results['validation']}` (teacher {results['teacher']}: "
         f"{results['teacher_validation_accuracy'] * 100:.2f}%), student {results['student']}, "
-        f"{results['epochs']} epochs, batch {results['batch_size']}, seeds {results['seeds']}.",
+        f"{results['epochs']} epochs, batch {results['batch_size']}, seeds "
+        f"{sorted({s for r in results['arms'].values() for s in r.get('seeds', [])})}.",
         "",
         "| arm | method | validation accuracy (%) per seed | mean | s / run |",
         "|---|---|---|---|---|",

@@ -12,13 +12,16 @@ validation and their help texts are generated from it.
 | `hinton_kd`        | `keras.distillation.Distiller` + `LogitsDistillation(T)`   | yes    |
 | `fitnets`          | `HintDistiller` (hint on a layer pair + labels)            | yes    |
 | `logit_regression` | L2 between logits (Ba & Caruana), `MimicDistiller`         | no     |
-| `anc`              | `AdversarialDistiller`, adversarial samples (the default)  | no     |
+| `anc`              | `AdversarialDistiller`, adversarial samples, soft targets  | no     |
 | `anc_noreg`        | `anc` without any discriminator regularizer                | no     |
 | `anc_l2`           | `anc_noreg` + L2 weight decay on the discriminator         | no     |
 | `anc_noise`        | `anc_noreg` + noise and dropout on the discriminator input | no     |
 
 The ANC variants are the same `AdversarialDistiller` with other defaults: each accepts
-every ANC option. The student is trained in place: after `fit`, the `student` object
+every ANC option. Each adds a label-free soft-target term
+(`keras.distillation.LogitsDistillation`, T=4, weight 1: `kd_weight`, `kd_temperature`) to
+the adversarial + mimic objective, as the recipe sweep chose; `kd_weight=0` gives the
+paper's objective. The student is trained in place: after `fit`, the `student` object
 passed in holds the result (`student_of(model)` returns it for every method).
 """
 
@@ -324,7 +327,9 @@ _ANC_DEFAULTS = {
     "discriminator_units": (128, 256, 128),
     "discriminator_learning_rate": DEFAULT_RECIPE.discriminator_learning_rate,
     "seed": None,
-    "kd_weight": 0.0,
+    # The recipe sweep's best ANC arm adds soft targets (+1.7 pp validation accuracy on
+    # Fashion-MNIST); kd_weight=0 gives the paper's adversarial + mimic objective.
+    "kd_weight": 1.0,
     "kd_temperature": 4.0,
 }
 
