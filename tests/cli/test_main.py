@@ -15,6 +15,7 @@ import yaml
 
 from keras_anc.cli import config as config_lib
 from keras_anc.cli import main as cli
+from keras_anc.recipe import DEFAULT_RECIPE
 
 
 def _run(capsys, *argv):
@@ -259,7 +260,8 @@ def test_flags_are_typed(capsys, tmp_path):
     config = cli.configuration(args)
     assert config["epochs"] == 4 and config["jit_compile"] is True
     assert config["discriminator_units"] == (32, 16)
-    assert np.isclose(config["learning_rate"], 3e-3)
+    assert np.isclose(config["learning_rate"], DEFAULT_RECIPE.learning_rate)
+    assert config["optimizer"] == DEFAULT_RECIPE.optimizer
     assert config["temperature"] is None  # unset: the method's default
     assert isinstance(pathlib.Path(config["dataset"]), pathlib.Path)
 
