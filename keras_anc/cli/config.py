@@ -204,10 +204,8 @@ _DISTILL = [
         "global_clipnorm",
         DEFAULT_RECIPE.global_clipnorm,
         float,
-        "Clip the student's gradients to this global norm.",
+        "Clip the student's gradients to this global norm (0: no clipping).",
         minimum=0,
-        exclusive=True,
-        default_text=None if DEFAULT_RECIPE.global_clipnorm else "no clipping",
     ),
     Option(
         "resume",

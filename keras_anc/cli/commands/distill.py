@@ -70,7 +70,8 @@ def student_recipe(config):
         schedule=config.get("schedule", DEFAULT_RECIPE.schedule),
         warmup_epochs=config.get("warmup_epochs", DEFAULT_RECIPE.warmup_epochs),
         weight_decay=config.get("student_weight_decay", DEFAULT_RECIPE.weight_decay),
-        global_clipnorm=config.get("global_clipnorm", DEFAULT_RECIPE.global_clipnorm),
+        # 0 turns clipping off.
+        global_clipnorm=config.get("global_clipnorm", DEFAULT_RECIPE.global_clipnorm) or None,
     )
 
 

@@ -168,3 +168,31 @@ def test_distribute_mirrored_runs_the_default_demo(tmp_path):
 def test_distribute_takes_only_known_engines():
     with pytest.raises(config_lib.ConfigError, match="distribute"):
         config_lib.resolve("distill", {}, {"distribute": "pipeline"})
+
+
+def test_recipe_flags_build_the_students_optimizer(student_factory):
+    from keras_anc.recipe import DEFAULT_RECIPE
+
+    default = distill.student_recipe(_configuration([]))
+    assert default == DEFAULT_RECIPE
+    config = _configuration(
+        [
+            "--optimizer", "adamw", "--learning-rate", "0.01", "--schedule", "constant",
+            "--student-weight-decay", "0.001", "--global-clipnorm", "0",
+        ]
+    )  # fmt: skip
+    recipe = distill.student_recipe(config)
+    assert (recipe.optimizer, recipe.learning_rate, recipe.schedule) == ("adamw", 0.01, "constant")
+    assert recipe.weight_decay == 0.001 and recipe.global_clipnorm is None  # 0: no clipping
+    teacher = student_factory([32], "teacher", seed=0)
+    model, _ = distill.build_method(
+        config, teacher, student_factory([16], "student"), steps_per_epoch=10
+    )
+    assert type(model.optimizer).__name__ == "AdamW"
+    assert model.optimizer.get_config()["global_clipnorm"] is None
+    # The default recipe: SGD scheduled over the run (warm-up, then cosine).
+    model, _ = distill.build_method(
+        _configuration([]), teacher, student_factory([16], "student"), steps_per_epoch=10
+    )
+    assert type(model.optimizer).__name__ == "SGD"
+    assert model.optimizer.get_config()["global_clipnorm"] == DEFAULT_RECIPE.global_clipnorm
