@@ -164,7 +164,7 @@ def _teacher_stream(name, x, y, batch_size, seed):
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def _teacher(name, spec, data, batch_size, learning_rate, cache_dir, log):
+def stored_teacher(name, spec, data, batch_size, learning_rate, cache_dir, log):
     """Loads this configuration's teacher from the teacher store, or trains and stores it."""
     import keras
 
@@ -211,7 +211,7 @@ def _teacher(name, spec, data, batch_size, learning_rate, cache_dir, log):
     return teacher, str(path), seconds
 
 
-def _accuracy(model, x, y):
+def accuracy_of(model, x, y):
     import numpy as np
 
     logits = model.predict(x, batch_size=512, verbose=0)
@@ -322,7 +322,7 @@ def run(preset, out, cache_dir, methods=None, datasets=None, seeds=None, log=pri
         labelled = load_arrays(name, spec["labelled_train"]) if "labelled_train" in spec else None
         curve = spec.get("curve_size", 1000)
         x_curve, y_curve = x_test[:curve], y_test[:curve]
-        teacher, teacher_path, teacher_seconds = _teacher(
+        teacher, teacher_path, teacher_seconds = stored_teacher(
             name,
             spec,
             (x_train, y_train),
@@ -331,7 +331,7 @@ def run(preset, out, cache_dir, methods=None, datasets=None, seeds=None, log=pri
             cache_dir,
             log,
         )
-        teacher_acc = _accuracy(teacher, x_test, y_test)
+        teacher_acc = accuracy_of(teacher, x_test, y_test)
         entry = {
             **spec,
             "train_size": len(x_train),
@@ -374,7 +374,7 @@ def run(preset, out, cache_dir, methods=None, datasets=None, seeds=None, log=pri
                     jit_compile=config.get("jit_compile", False),
                     steps_per_execution=config.get("steps_per_execution", 1),
                 )
-                acc = _accuracy(student, x_test, y_test)
+                acc = accuracy_of(student, x_test, y_test)
                 record = entry["methods"].setdefault(
                     method, {"accuracy": [], "seconds": [], "curves": []}
                 )

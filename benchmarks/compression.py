@@ -338,7 +338,7 @@ def run(
     import numpy as np
     import tensorflow as tf
 
-    from benchmarks.accuracy import TEACHER_BATCH_SIZE, TEACHER_LEARNING_RATE, _teacher
+    from benchmarks.accuracy import TEACHER_BATCH_SIZE, TEACHER_LEARNING_RATE, stored_teacher
     from keras_anc.recipe import DEFAULT_RECIPE
 
     config = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
@@ -358,7 +358,7 @@ def run(
             f"Received: `test={config['test']!r}` ({len(x_test)} images)."
         )
     spec = {k: config[k] for k in ("teacher", "train", "teacher_epochs")}
-    teacher, teacher_path, teacher_seconds = _teacher(
+    teacher, teacher_path, teacher_seconds = stored_teacher(
         name,
         spec,
         (x_train, y_train),

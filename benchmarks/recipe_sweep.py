@@ -23,9 +23,9 @@ import time
 from benchmarks.accuracy import (
     TEACHER_BATCH_SIZE,
     TEACHER_LEARNING_RATE,
-    _accuracy,
-    _teacher,
+    accuracy_of,
     fit_student,
+    stored_teacher,
 )
 from benchmarks.common import environment, load_arrays, write_text
 
@@ -146,7 +146,7 @@ def run(preset, out, cache_dir=None, arms=None, seeds=None, resume=False, log=pr
     name = config["dataset"]
     spec = config["teacher_spec"]
     teacher_data = load_arrays(name, spec["train"])
-    teacher, teacher_path, _ = _teacher(
+    teacher, teacher_path, _ = stored_teacher(
         name, spec, teacher_data, TEACHER_BATCH_SIZE, TEACHER_LEARNING_RATE, cache_dir, log
     )
     del teacher_data
@@ -160,7 +160,7 @@ def run(preset, out, cache_dir=None, arms=None, seeds=None, resume=False, log=pr
         **{k: v for k, v in config.items() if k not in ("arms", "teacher_spec")},
         "teacher": spec["teacher"],
         "teacher_path": teacher_path,
-        "teacher_validation_accuracy": _accuracy(teacher, x_val, y_val),
+        "teacher_validation_accuracy": accuracy_of(teacher, x_val, y_val),
         "arms": done["arms"] if done else {},
     }
     for record in results["arms"].values():  # files written before seeds were recorded
@@ -188,7 +188,7 @@ def run(preset, out, cache_dir=None, arms=None, seeds=None, resume=False, log=pr
                 Recipe(**recipe),
                 options,
             )
-            acc = _accuracy(student, x_val, y_val)
+            acc = accuracy_of(student, x_val, y_val)
             record = results["arms"].setdefault(
                 arm,
                 {
