@@ -102,6 +102,11 @@ class _ChainedLoader:
     def __init__(self, loader, hook, is_keras):
         self._loader, self._hook, self._is_keras = loader, hook, is_keras
 
+    def __getattr__(self, name):
+        # Everything else (`get_code`, `get_source`, `is_package`, ... used by `python -m`,
+        # `inspect` and `pkgutil`) is the real loader's.
+        return getattr(self._loader, name)
+
     def create_module(self, spec):
         return self._loader.create_module(spec)
 
