@@ -16,6 +16,8 @@ import warnings
 import keras
 from keras import ops
 
+from keras_anc.distribution import replicas_in_sync
+
 DistillationLoss = keras.distillation.DistillationLoss
 
 
@@ -156,6 +158,11 @@ def term_names(losses):
 def compute_terms(losses, teacher_layers, student_layers, teacher_logits, student_logits):
     """Each loss's unweighted value, a float32 scalar, in the order of `losses`.
 
+    Under a `tf.distribute` strategy, a term is taken to be reduced as `keras.losses`
+    objects reduce (scaled by 1 / replicas, as `LogitsDistillation` and
+    `FeatureDistillation` are); a custom term that takes a plain mean must divide by
+    `keras_anc.distribution.replicas_in_sync()` itself, as for `keras.distillation.Distiller`.
+
     Args:
         losses: The `DistillationLoss` objects.
         teacher_layers: `{layer name: float32 output}` of the teacher layers they read.
@@ -177,7 +184,13 @@ def compute_terms(losses, teacher_layers, student_layers, teacher_logits, studen
                 f"shape {tuple(value.shape)}; `compute_loss` must return a scalar (e.g. "
                 "reduce it with keras.ops.mean)."
             )
-        terms.append(ops.cast(value, "float32"))
+        # Keras' convention: a DistillationLoss reduces with `keras.losses` objects, which
+        # under a `tf.distribute` strategy already divide by the replicas in sync (as
+        # `keras.distillation.Distiller` expects). The step divides its whole objective
+        # once, so undo that here: the update equals the one-device update.
+        replicas = replicas_in_sync()
+        value = ops.cast(value, "float32")
+        terms.append(value if replicas == 1 else value * float(replicas))
     return terms
 
 
