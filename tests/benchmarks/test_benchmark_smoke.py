@@ -6,9 +6,7 @@ are not asserted: a smoke run trains for seconds.
 """
 
 import json
-import os
 import pathlib
-import subprocess
 import sys
 
 import pytest
@@ -16,25 +14,11 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def _run(module, *args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
-    done = subprocess.run(
-        [sys.executable, "-m", module, "--smoke", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
-
-
 @pytest.mark.slow
 @pytest.mark.tfds("mnist")  # the smoke preset's one dataset
-def test_accuracy_smoke_writes_results_table_and_plots(tmp_path):
+def test_accuracy_smoke_writes_results_table_and_plots(tmp_path, run_smoke):
     out = tmp_path / "acc"
-    _run("benchmarks.accuracy", "--out", str(out), "--cache-dir", str(tmp_path / "cache"))
+    run_smoke("benchmarks.accuracy", "--out", str(out), "--cache-dir", str(tmp_path / "cache"))
     for name in ("results.json", "results.md", "accuracy.png", "curves.png"):
         assert (out / name).stat().st_size > 0, name
     results = json.loads((out / "results.json").read_text())
@@ -57,9 +41,9 @@ def test_accuracy_smoke_writes_results_table_and_plots(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.tfds("mnist")
-def test_recipe_sweep_smoke_writes_arms_and_best_recipe_per_method(tmp_path):
+def test_recipe_sweep_smoke_writes_arms_and_best_recipe_per_method(tmp_path, run_smoke):
     out = tmp_path / "sweep"
-    _run("benchmarks.recipe_sweep", "--out", str(out), "--cache-dir", str(tmp_path / "cache"))
+    run_smoke("benchmarks.recipe_sweep", "--out", str(out), "--cache-dir", str(tmp_path / "cache"))
     results = json.loads((out / "results.json").read_text())
     assert set(results["arms"]) == {"labels/adam_cosine_3e-3", "anc/adam_cosine_3e-3"}
     for arm, record in results["arms"].items():
@@ -77,9 +61,9 @@ def test_recipe_sweep_smoke_writes_arms_and_best_recipe_per_method(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.tfds("cifar10")
-def test_speed_smoke_writes_throughputs_and_ratios(tmp_path):
+def test_speed_smoke_writes_throughputs_and_ratios(tmp_path, run_smoke):
     out = tmp_path / "speed"
-    _run("benchmarks.speed", "--out", str(out))
+    run_smoke("benchmarks.speed", "--out", str(out))
     results = json.loads((out / "results.json").read_text())
     assert {"environment", "settings", "configs", "ratios", "rss"} <= set(results)
     assert set(results["configs"]) == {

@@ -6,10 +6,7 @@ not asserted beyond their range: a smoke run trains for seconds and times a few 
 """
 
 import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import pytest
 
@@ -26,27 +23,9 @@ ROWS = [
 
 @pytest.mark.slow
 @pytest.mark.tfds("mnist")  # the smoke preset's data set
-def test_compression_smoke_writes_six_rows_with_smaller_int8_files(tmp_path):
+def test_compression_smoke_writes_six_rows_with_smaller_int8_files(tmp_path, run_smoke):
     out = tmp_path / "compression"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.compression",
-            "--smoke",
-            "--out",
-            str(out),
-            "--cache-dir",
-            str(tmp_path / "cache"),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_smoke("benchmarks.compression", "--out", str(out), "--cache-dir", str(tmp_path / "cache"))
     results = json.loads((out / "results.json").read_text())
     assert {"preset", "environment", "settings", "models", "rows", "wall_seconds"} <= set(results)
     assert results["preset"] == "smoke"
