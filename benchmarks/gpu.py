@@ -268,7 +268,8 @@ def train_arm(arm, config, teacher, init_weights, seed, data, evaluator, log):
     clip = config["global_clipnorm"] if method in CLIPPED_METHODS else None
     options = {"seed": seed} if "seed" in methods.method_options(method) else {}
     if "kd_weight" in methods.method_options(method):
-        options["kd_weight"] = 0.0  # the paper's objective (the gpu results predate the term)
+        # The paper's objective, adversarial + L2 mimic (the gpu results predate the term).
+        options.update(kd_weight=0.0, mimic_weight=1.0)
     model = methods.make_method(
         method,
         teacher,

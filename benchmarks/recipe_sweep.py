@@ -42,6 +42,10 @@ RECIPES = {
     },
 }
 
+# The ANC options of rounds 1-3 spelled out (the methods' defaults changed since): the
+# paper's adversarial + L2 mimic objective, no soft-target term.
+_PAPER_ANC = {"kd_weight": 0.0, "mimic_weight": 1.0}
+
 # Arm name -> (method, recipe, method options). Seven arms per method, in three rounds:
 # three shared recipes and one variant of the method's own knobs; then a fourth shared
 # recipe (SGD at 0.1, after the first round showed SGD ahead for every method) and a second
@@ -59,15 +63,19 @@ ARMS = {
         RECIPES["adam_cosine_3e-3"],
         {"temperature": 2.0, "alpha": 0.5},
     ),
-    **{f"anc/{r}": ("anc", RECIPES[r], {}) for r in RECIPES},
+    **{f"anc/{r}": ("anc", RECIPES[r], _PAPER_ANC) for r in RECIPES},
     "anc/adam_cosine_3e-3+D1e-3_mimic5": (
         "anc",
         {**RECIPES["adam_cosine_3e-3"], "discriminator_learning_rate": 1e-3},
-        {"mimic_weight": 5.0},
+        {**_PAPER_ANC, "mimic_weight": 5.0},
     ),
     # Second round.
     **{
-        f"{m}/sgd_cosine_0.1": (m, {**RECIPES["sgd_cosine_0.05"], "learning_rate": 0.1}, {})
+        f"{m}/sgd_cosine_0.1": (
+            m,
+            {**RECIPES["sgd_cosine_0.05"], "learning_rate": 0.1},
+            _PAPER_ANC if m == "anc" else {},
+        )
         for m in ("labels", "hinton_kd", "anc")
     },
     "labels/sgd_cosine_0.05_wd1e-4": (
@@ -83,7 +91,7 @@ ARMS = {
     "anc/sgd_cosine_0.05+kd_T4": (
         "anc",
         RECIPES["sgd_cosine_0.05"],
-        {"kd_weight": 1.0, "kd_temperature": 4.0},
+        {"kd_weight": 1.0, "kd_temperature": 4.0, "mimic_weight": 1.0},
     ),
     # Third round: one more arm each, on the method's best recipe so far.
     "labels/sgd_cosine_0.2": ("labels", {**RECIPES["sgd_cosine_0.05"], "learning_rate": 0.2}, {}),
@@ -99,6 +107,71 @@ ARMS = {
     ),
 }
 
+# Round 4, at the accuracy benchmark's full scale (the `cpu_full` preset): eight arms per
+# method around the winners of rounds 1-3, on top of the default recipe (SGD-Nesterov 0.05,
+# warm-up + cosine, wd 5e-4, clip-norm 10). The labelled student's knobs: learning rate,
+# weight decay, Adam; Hinton KD's and ANC's: learning rate, temperature; ANC's also the
+# weight of its L2 logit term (`mimic_weight`). The last arm of each: a stronger weight
+# decay on the method's best arm of the first seven (wd 1e-3 had lifted the labelled student).
+_SGD = {**RECIPES["sgd_cosine_0.05"]}
+FULL_ARMS = {
+    "labels/sgd_0.1": ("labels", {**_SGD, "learning_rate": 0.1}, {}),
+    "labels/sgd_0.05": ("labels", _SGD, {}),
+    "labels/sgd_0.15": ("labels", {**_SGD, "learning_rate": 0.15}, {}),
+    "labels/sgd_0.2": ("labels", {**_SGD, "learning_rate": 0.2}, {}),
+    "labels/sgd_0.1_wd1e-4": ("labels", {**_SGD, "learning_rate": 0.1, "weight_decay": 1e-4}, {}),
+    "labels/sgd_0.1_wd1e-3": ("labels", {**_SGD, "learning_rate": 0.1, "weight_decay": 1e-3}, {}),
+    "labels/adam_cosine_1e-2": (
+        "labels",
+        {
+            **_SGD,
+            "optimizer": "adam",
+            "learning_rate": 1e-2,
+            "weight_decay": 0.0,
+            "global_clipnorm": None,
+        },
+        {},
+    ),
+    "hinton_kd/sgd_0.1_T4": ("hinton_kd", {**_SGD, "learning_rate": 0.1}, {}),
+    "hinton_kd/sgd_0.1_T2": ("hinton_kd", {**_SGD, "learning_rate": 0.1}, {"temperature": 2.0}),
+    "hinton_kd/sgd_0.05_T2": ("hinton_kd", _SGD, {"temperature": 2.0}),
+    "hinton_kd/sgd_0.1_T1": ("hinton_kd", {**_SGD, "learning_rate": 0.1}, {"temperature": 1.0}),
+    "hinton_kd/sgd_0.1_T3": ("hinton_kd", {**_SGD, "learning_rate": 0.1}, {"temperature": 3.0}),
+    "hinton_kd/sgd_0.15_T2": ("hinton_kd", {**_SGD, "learning_rate": 0.15}, {"temperature": 2.0}),
+    "hinton_kd/sgd_0.1_T2_alpha0.3": (
+        "hinton_kd",
+        {**_SGD, "learning_rate": 0.1},
+        {"temperature": 2.0, "alpha": 0.3},
+    ),
+    "anc/sgd_0.05_T4": ("anc", _SGD, {"kd_temperature": 4.0, "mimic_weight": 1.0}),
+    "anc/sgd_0.05_T2": ("anc", _SGD, {"kd_temperature": 2.0, "mimic_weight": 1.0}),
+    "anc/sgd_0.05_T1": ("anc", _SGD, {"kd_temperature": 1.0, "mimic_weight": 1.0}),
+    "anc/sgd_0.1_T2": (
+        "anc",
+        {**_SGD, "learning_rate": 0.1},
+        {"kd_temperature": 2.0, "mimic_weight": 1.0},
+    ),
+    "anc/sgd_0.05_T2_mimic0.1": ("anc", _SGD, {"kd_temperature": 2.0, "mimic_weight": 0.1}),
+    "anc/sgd_0.05_T2_mimic0": ("anc", _SGD, {"kd_temperature": 2.0, "mimic_weight": 0.0}),
+    "anc/sgd_0.1_T2_mimic0": (
+        "anc",
+        {**_SGD, "learning_rate": 0.1},
+        {"kd_temperature": 2.0, "mimic_weight": 0.0},
+    ),
+    # The eighth arm of each method.
+    "labels/sgd_0.1_wd2e-3": ("labels", {**_SGD, "learning_rate": 0.1, "weight_decay": 2e-3}, {}),
+    "hinton_kd/sgd_0.1_T2_alpha0.3_wd1e-3": (
+        "hinton_kd",
+        {**_SGD, "learning_rate": 0.1, "weight_decay": 1e-3},
+        {"temperature": 2.0, "alpha": 0.3},
+    ),
+    "anc/sgd_0.05_T2_mimic0.1_wd1e-3": (
+        "anc",
+        {**_SGD, "weight_decay": 1e-3},
+        {"kd_temperature": 2.0, "mimic_weight": 0.1},
+    ),
+}
+
 PRESETS = {
     # A quarter of Fashion-MNIST's training set for training, its last 10,000 images for
     # validation; the accuracy benchmark's cpu teacher and student.
@@ -111,7 +184,24 @@ PRESETS = {
         "epochs": 4,
         "batch_size": 128,
         "seeds": [0, 1],
-        "arms": list(ARMS),
+        "arms": ARMS,
+    },
+    # Round 4 at full scale: the accuracy benchmark's cpu pair, schedule (5 epochs) and
+    # speed settings on Fashion-MNIST `train[:50000]`, validation on the last 10,000
+    # training images; the ANC methods read the teacher's outputs computed once.
+    "cpu_full": {
+        "dataset": "fashion_mnist",
+        "teacher_spec": {"teacher": "lenet5_wide", "train": "train", "teacher_epochs": 12},
+        "student": "lenet_tiny",
+        "train": "train[:50000]",
+        "validation": "train[50000:]",
+        "epochs": 5,
+        "batch_size": 128,
+        "seeds": [0],
+        "jit_compile": True,
+        "steps_per_execution": 8,
+        "cache_teacher": True,
+        "arms": FULL_ARMS,
     },
     "smoke": {
         "dataset": "mnist",
@@ -122,7 +212,7 @@ PRESETS = {
         "epochs": 1,
         "batch_size": 64,
         "seeds": [0],
-        "arms": ["labels/adam_cosine_3e-3", "anc/adam_cosine_3e-3"],
+        "arms": {a: ARMS[a] for a in ("labels/adam_cosine_3e-3", "anc/adam_cosine_3e-3")},
     },
 }
 
@@ -139,7 +229,13 @@ def run(preset, out, cache_dir=None, arms=None, seeds=None, resume=False, log=pr
     from keras_anc.recipe import Recipe
 
     config = PRESETS[preset]
-    arms = list(arms or config["arms"])
+    table = config["arms"]
+    unknown = sorted(set(arms or ()) - set(table))
+    if unknown:
+        raise ValueError(
+            f"Unknown arms {unknown} for preset {preset!r}: use some of {list(table)}."
+        )
+    arms = list(arms or table)
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -170,7 +266,7 @@ def run(preset, out, cache_dir=None, arms=None, seeds=None, resume=False, log=pr
         init = get_model(config["student"], input_shape=x.shape[1:], num_classes=10)
         init_weights = init.get_weights()
         for arm in arms:
-            method, recipe, options = ARMS[arm]
+            method, recipe, options = table[arm]
             if seed in results["arms"].get(arm, {}).get("seeds", []):
                 continue  # done by the run this one resumes
             student = get_model(
@@ -187,6 +283,9 @@ def run(preset, out, cache_dir=None, arms=None, seeds=None, resume=False, log=pr
                 seed,
                 Recipe(**recipe),
                 options,
+                jit_compile=config.get("jit_compile", False),
+                steps_per_execution=config.get("steps_per_execution", 1),
+                cache_teacher=config.get("cache_teacher", False),
             )
             acc = accuracy_of(student, x_val, y_val)
             record = results["arms"].setdefault(
