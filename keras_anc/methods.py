@@ -19,9 +19,9 @@ validation and their help texts are generated from it.
 
 The ANC variants are the same `AdversarialDistiller` with other defaults: each accepts
 every ANC option. Each adds a label-free soft-target term
-(`keras.distillation.LogitsDistillation`, T=4, weight 1: `kd_weight`, `kd_temperature`) to
-the adversarial + mimic objective, as the recipe sweep chose; `kd_weight=0` gives the
-paper's objective. The student is trained in place: after `fit`, the `student` object
+(`keras.distillation.LogitsDistillation`, T=2, weight 1: `kd_weight`, `kd_temperature`) to
+the adversarial + mimic objective and weighs the L2 logit (mimic) term 0.1, as the recipe
+sweep chose; `kd_weight=0, mimic_weight=1` gives the paper's objective. The student is trained in place: after `fit`, the `student` object
 passed in holds the result (`student_of(model)` returns it for every method).
 """
 
@@ -317,7 +317,9 @@ _ANC_DEFAULTS = {
     "teacher_layer": None,
     "student_layer": None,
     "mimic_loss": "l2",
-    "mimic_weight": 1.0,
+    # The sweep's full-scale round: the L2 logit term at weight 1 costs 1.3 pp of validation
+    # accuracy against 0.1 once soft targets are on (the paper's objective uses 1).
+    "mimic_weight": 0.1,
     "adversarial_weight": 1.0,
     "adversarial_sample_rate": 0.1,
     "input_noise_stddev": 0.0,
@@ -328,9 +330,10 @@ _ANC_DEFAULTS = {
     "discriminator_learning_rate": DEFAULT_RECIPE.discriminator_learning_rate,
     "seed": None,
     # The recipe sweep's best ANC arm adds soft targets (+1.7 pp validation accuracy on
-    # Fashion-MNIST); kd_weight=0 gives the paper's adversarial + mimic objective.
+    # Fashion-MNIST), at T=2 in its full-scale round; kd_weight=0 (with mimic_weight=1)
+    # gives the paper's adversarial + mimic objective.
     "kd_weight": 1.0,
-    "kd_temperature": 4.0,
+    "kd_temperature": 2.0,
 }
 
 

@@ -29,7 +29,7 @@ FLAG_VALUES = {
     "discriminator_units": ["16,8"],
     "discriminator_learning_rate": ["0.0003"],
     "kd_weight": ["0.5"],
-    "kd_temperature": ["2.0"],
+    "kd_temperature": ["3.0"],
 }
 CLI_METHOD_OPTIONS = [o.name for o in config_lib.METHOD_OPTIONS]
 
