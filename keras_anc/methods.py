@@ -21,8 +21,9 @@ The ANC variants are the same `AdversarialDistiller` with other defaults: each a
 every ANC option. Each adds a label-free soft-target term
 (`keras.distillation.LogitsDistillation`, T=2, weight 1: `kd_weight`, `kd_temperature`) to
 the adversarial + mimic objective and weighs the L2 logit (mimic) term 0.1, as the recipe
-sweep chose; `kd_weight=0, mimic_weight=1` gives the paper's objective. The student is trained in place: after `fit`, the `student` object
-passed in holds the result (`student_of(model)` returns it for every method).
+sweep chose; `kd_weight=0, mimic_weight=1` gives the paper's objective. The student is
+trained in place: after `fit`, the `student` object passed in holds the result
+(`student_of(model)` returns it for every method).
 """
 
 import dataclasses

@@ -1,6 +1,8 @@
 """`AdversarialDistiller`'s config: what `get_config` writes and `from_config` reads back."""
 
 import copy
+import os
+import pathlib
 
 import keras
 from keras import ops
@@ -85,3 +87,31 @@ def _serialize(model):
     serialized = keras.saving.serialize_keras_object(model)
     serialized.pop("compile_config", None)
     return serialized
+
+
+class AtomicSaveMixin:
+    """`save()` that writes a `.keras` file atomically: a failed save leaves no file.
+
+    `keras.Model.save` writes the archive in place, so an error halfway (a term that
+    cannot be serialized, a kill, a full disk) leaves a truncated `.keras` file that a later
+    `load_model` reports as "File not found". Here the archive is written under a temporary
+    name beside the target and renamed into place only once complete; anything other than
+    a `.keras` file (`.h5`, an unzipped folder, `overwrite=False` over an existing file,
+    where Keras asks first) goes to `keras.Model.save` unchanged.
+    """
+
+    def save(self, filepath, overwrite=True, zipped=None, **kwargs):
+        from keras_anc import atomic
+
+        is_path = isinstance(filepath, (str, os.PathLike))
+        path = pathlib.Path(os.fspath(filepath)) if is_path else None
+        if (
+            path is None
+            or path.suffix != ".keras"
+            or zipped is False
+            or (path.exists() and not overwrite)
+        ):
+            return super().save(filepath, overwrite=overwrite, zipped=zipped, **kwargs)
+        with atomic.atomic_path(path) as tmp:
+            super().save(tmp, overwrite=True, zipped=zipped, **kwargs)
+        return None

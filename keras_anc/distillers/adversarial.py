@@ -16,7 +16,11 @@ from keras_anc.distillers._distillation_losses import (
     feature_layers,
     term_names,
 )
-from keras_anc.distillers._serialization import constructor_arguments, distiller_config
+from keras_anc.distillers._serialization import (
+    AtomicSaveMixin,
+    constructor_arguments,
+    distiller_config,
+)
 from keras_anc.distillers.batches import unpack_batch
 from keras_anc.distillers.discriminator_tap import bind_taps, check_discriminator_taps
 from keras_anc.distillers.trackers import DirectedMean, TrackerList, metric_results
@@ -38,7 +42,9 @@ HYPERPARAMETERS = (
 
 
 @keras.saving.register_keras_serializable(package="keras_anc")
-class AdversarialDistiller(SeedStateMixin, TwoOptimizerCompileMixin, BackendTrainer, keras.Model):
+class AdversarialDistiller(
+    AtomicSaveMixin, SeedStateMixin, TwoOptimizerCompileMixin, BackendTrainer, keras.Model
+):
     """Distils a frozen teacher into a student against a discriminator, without labels.
 
     The student plays the generator of a GAN: a discriminator `D` learns to tell teacher

@@ -5,11 +5,12 @@ import copy
 import keras
 
 from keras_anc.distillers import taps
+from keras_anc.distillers._serialization import AtomicSaveMixin
 from keras_anc.distribution import replicas_in_sync
 
 
 @keras.saving.register_keras_serializable(package="keras_anc")
-class HintDistiller(keras.distillation.Distiller):
+class HintDistiller(AtomicSaveMixin, keras.distillation.Distiller):
     """FitNets-style hint training on top of `keras.distillation.Distiller`.
 
     Keras' `FeatureDistillation` compares two named layers but has no way to bridge

@@ -7,12 +7,13 @@ from keras import ops
 
 from keras_anc import losses
 from keras_anc.distillers import taps
+from keras_anc.distillers._serialization import AtomicSaveMixin
 from keras_anc.distillers.portable_config import portable_compile_config
 from keras_anc.distribution import replicas_in_sync
 
 
 @keras.saving.register_keras_serializable(package="keras_anc")
-class MimicDistiller(keras.Model):
+class MimicDistiller(AtomicSaveMixin, keras.Model):
     """Label-free logit regression: the student regresses the teacher's logits.
 
     Ba & Caruana's mimic learning, and the ANC objective with the discriminator removed:

@@ -313,3 +313,21 @@ def test_an_unserializable_term_says_what_to_do(tmp_path, mnist_teacher, student
         name = type(loss).__name__
         with pytest.raises(ValueError, match=rf"distillation_losses\[1\]` \({name}\).*from_config"):
             distiller.save(tmp_path / "d.keras")
+
+
+def test_a_failed_save_leaves_no_file_and_keeps_the_previous_one(
+    tmp_path, mnist_teacher, student_factory
+):
+    path = tmp_path / "d.keras"
+    good = _distiller(mnist_teacher, student_factory([8], "s"), distillation_losses=[_kl()])
+    good.save(path)
+    before = path.read_bytes()
+    bad = _distiller(mnist_teacher, student_factory([8], "s"), distillation_losses=[NoConfig()])
+    with pytest.raises(ValueError, match="from_config"):
+        bad.save(path)
+    assert path.read_bytes() == before  # the earlier file is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.keras"]  # no temporary left
+    with pytest.raises(ValueError, match="from_config"):
+        bad.save(tmp_path / "new.keras")
+    assert not (tmp_path / "new.keras").exists()
+    assert isinstance(keras.saving.load_model(path), keras_anc.AdversarialDistiller)
