@@ -372,8 +372,11 @@ def run(preset, out, cache_dir, methods=None, datasets=None, seeds=None, log=pri
                 uses_labels = methods_lib.uses_labels(method)
                 epochs = spec["epochs"]
                 if labelled is not None and uses_labels:
-                    # As many optimizer steps as the label-free students take.
-                    epochs = spec["epochs"] * round(len(x_train) / len(labelled[0]))
+                    # As many optimizer steps as the label-free students take, with as many
+                    # warm-up steps (the recipe counts its warm-up in epochs).
+                    repeats = round(len(x_train) / len(labelled[0]))
+                    epochs = spec["epochs"] * repeats
+                    recipe = recipe.replace(warmup_epochs=recipe.warmup_epochs * repeats)
                 seconds, history = fit_student(
                     method,
                     teacher,
