@@ -21,7 +21,7 @@ from keras_anc.distillers._serialization import (
     constructor_arguments,
     distiller_config,
 )
-from keras_anc.distillers.batches import unpack_batch
+from keras_anc.distillers.batches import sparse_labels, unpack_batch
 from keras_anc.distillers.discriminator_tap import bind_taps, check_discriminator_taps
 from keras_anc.distillers.trackers import DirectedMean, TrackerList, metric_results
 from keras_anc.layers.feature_noise import FeatureNoise
@@ -533,7 +533,7 @@ class AdversarialDistiller(
                 ops.sparse_categorical_crossentropy(
                     ops.reshape(y, (-1,)), student_logits, from_logits=True
                 )
-                if _is_sparse(y, student_logits)
+                if sparse_labels(y, student_logits)
                 else ops.categorical_crossentropy(y, student_logits, from_logits=True)
             )
             total = total + self.label_loss_weight * taps.weighted_mean(label_term, sample_weight)
@@ -596,7 +596,3 @@ def _taps(features, discriminator_taps):
 def _layers(features):
     """`{layer name: output}` of a feature bundle (empty for a plain tensor)."""
     return features.get("layers", {}) if isinstance(features, dict) else {}
-
-
-def _is_sparse(y, logits):
-    return len(y.shape) < len(logits.shape) or (y.shape[-1] == 1 and logits.shape[-1] != 1)

@@ -97,3 +97,8 @@ def _check_sample_weight(x, sample_weight):
             f"`sample_weight` has {shape[0]} weights for a batch of {batch} examples; give "
             "one weight per example."
         )
+
+
+def sparse_labels(y, logits):
+    """Whether labels `y` are class indices (not one-hot rows) for these `logits`."""
+    return len(y.shape) < len(logits.shape) or (y.shape[-1] == 1 and logits.shape[-1] != 1)
