@@ -67,7 +67,7 @@ PRESETS = {
         # XLA and 8 batches per call: ~1.4x faster steps for these tiny models on CPU.
         "jit_compile": True,
         "steps_per_execution": 8,
-        # ANC reads the teacher's outputs computed once (no augmentation: same results).
+        # ANC reads the teacher's outputs computed once (no augmentation: same targets).
         "cache_teacher": True,
         "datasets": {"fashion_mnist": _FULL_DIGITS, "mnist": _FULL_DIGITS},
     },
@@ -245,7 +245,8 @@ def fit_student(
     discriminator's come from `recipe` (a `keras_anc.recipe.Recipe`), and `options` are
     the method's options. Label-free methods get the training images without labels.
     With `cache_teacher`, the ANC methods get the teacher's outputs computed once
-    (`keras_anc.teacher_outputs`; the data is not augmented, so only the time changes).
+    (`keras_anc.teacher_outputs`; the data is not augmented, so the targets are the same;
+    that dataset shuffles in another order than the uncached one).
     """
     import keras
 
