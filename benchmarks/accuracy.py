@@ -53,17 +53,20 @@ _FULL_DIGITS = {
 _RESULTS = pathlib.Path(__file__).resolve().parents[1] / "docs/benchmark_results"
 SWEEP_RESULTS = _RESULTS / "recipe_sweep/results.json"
 FULL_SWEEP_RESULTS = _RESULTS / "recipe_sweep_full/results.json"
+# The same scale with 18 arms per method and 3 seeds per arm (benchmarks/recipe_sweep_seeds.py).
+SEEDS_SWEEP_RESULTS = _RESULTS / "recipe_sweep_seeds/results.json"
 
 # Per-dataset experiment: teacher/student zoo names, data sizes and schedules.
 PRESETS = {
     # The full MNIST and Fashion-MNIST training sets on 2 CPU cores, each method with its
-    # best recipe from the sweep's full-scale round (benchmarks/recipe_sweep.py --preset
-    # cpu_full: eight arms per method, validation on held-out training images).
+    # best recipe from the sweep at this scale with three seeds per arm
+    # (benchmarks/recipe_sweep_seeds.py: 18 arms per method, validation on held-out
+    # training images).
     "cpu": {
         "seeds": [0, 1, 2],
         "batch_size": 128,
         "methods": ["labels", "hinton_kd", "anc"],
-        "tuned": FULL_SWEEP_RESULTS,  # each method's best arm of the sweep
+        "tuned": SEEDS_SWEEP_RESULTS,  # each method's best arm of the sweep
         # XLA and 8 batches per call: ~1.4x faster steps for these tiny models on CPU.
         "jit_compile": True,
         "steps_per_execution": 8,
