@@ -54,7 +54,7 @@ CONFIG = {
     "jit_compile": True,
     "steps_per_execution": 8,
 }
-# Seconds on a CPU, for tests: 1,024 training and 512 validation images, one epoch.
+# Seconds on a CPU, for tests: 1,024 training and 512 validation images, one epoch, no XLA.
 SMOKE = {
     **CONFIG,
     "train": "train[:1024]",
@@ -64,6 +64,7 @@ SMOKE = {
     "validation_size": 512,
     "epochs": 1,
     "batch_size": 64,
+    "jit_compile": False,
 }
 
 # The shared part of every arm's recipe (keras_anc.recipe.Recipe keyword arguments).
@@ -189,7 +190,7 @@ def _worker_init(folder, config, compile_cache):
     )
 
 
-def _function_matching_views(x, batch_size, seed):
+def function_matching_views(x, batch_size, seed):
     """A `keras.utils.PyDataset` of label-free views for function matching (Beyer et al.,
     2022), in NumPy: per epoch a seeded shuffle, a random shift of up to 2 pixels, a random
     horizontal flip, then mixup (each image mixed with another of its batch, weight drawn
@@ -262,7 +263,7 @@ def run_arm(arm, seed):
     )
     start = time.perf_counter()
     if config.get("function_matching") and not methods.uses_labels(method):
-        data = {"x": _function_matching_views(x, config["batch_size"], seed)}
+        data = {"x": function_matching_views(x, config["batch_size"], seed)}
     else:
         labels = y if methods.uses_labels(method) else None
         data = {"x": x, "y": labels, "batch_size": config["batch_size"], "shuffle": True}
@@ -337,6 +338,29 @@ def _record(results, outcome):
     record["std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
 
+def _outcomes(tasks, workers, init, past_deadline):
+    """Yields `run_arm(*task)` of each task as it ends: in `workers` spawned processes, or in
+    this one, one after the other, with `workers=0`. Once `past_deadline()`, the tasks not yet
+    handed to a worker are dropped."""
+    if not workers:
+        _worker_init(*init)
+        for task in tasks:
+            if past_deadline():
+                return
+            yield run_arm(*task)
+        return
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_worker_init, initargs=init
+    ) as pool:
+        futures = [pool.submit(run_arm, *task) for task in tasks]
+        for future in concurrent.futures.as_completed(futures):
+            yield future.result()
+            if past_deadline():
+                for pending in futures:
+                    pending.cancel()
+
+
 def run(
     folder,
     out,
@@ -373,27 +397,21 @@ def run(
     position = {a: i % 18 for i, a in enumerate(ARMS)}
     order = sorted(arms, key=lambda a: (position.get(a, 18), a))
     tasks = [(arm, seed) for seed in seeds for arm in order]
-    context = multiprocessing.get_context("spawn")
-    init = (folder, config, compile_cache)
-    with concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_worker_init, initargs=init
-    ) as pool:
-        futures = {pool.submit(run_arm, *task): task for task in tasks}
-        for future in concurrent.futures.as_completed(futures):
-            outcome = future.result()
-            _record(results, outcome)
-            elapsed = time.perf_counter() - started
-            print(
-                f"[{elapsed:5.0f}s] seed {outcome['seed']} {outcome['arm']:32s} "
-                f"val {outcome['accuracy'] * 100:.2f}% ({outcome['seconds']:.0f}s)",
-                flush=True,
-            )
-            results["best"] = best_arms(results)
-            results["wall_seconds"] = elapsed
-            write_text(out / "results.json", json.dumps(results, indent=1))
-            if deadline and elapsed > deadline:
-                for pending in futures:
-                    pending.cancel()
+
+    def past_deadline():
+        return bool(deadline) and time.perf_counter() - started > deadline
+
+    for outcome in _outcomes(tasks, workers, (folder, config, compile_cache), past_deadline):
+        _record(results, outcome)
+        elapsed = time.perf_counter() - started
+        print(
+            f"[{elapsed:5.0f}s] seed {outcome['seed']} {outcome['arm']:32s} "
+            f"val {outcome['accuracy'] * 100:.2f}% ({outcome['seconds']:.0f}s)",
+            flush=True,
+        )
+        results["best"] = best_arms(results)
+        results["wall_seconds"] = elapsed
+        write_text(out / "results.json", json.dumps(results, indent=1))
     write_text(out / "results.md", markdown_table(results))
     return results
 
@@ -407,8 +425,10 @@ def main(argv=None):
     names = sorted({**ARMS, **PROBES})
     parser.add_argument("--arms", nargs="*", choices=names, help="default: the grid")
     parser.add_argument("--seeds", nargs="*", type=int, default=list(SEEDS))
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--deadline", type=float, help="seconds after which no run is started")
+    parser.add_argument("--workers", type=int, default=4, help="0: all in this process")
+    parser.add_argument(
+        "--deadline", type=float, help="seconds after which no more runs are queued"
+    )
     parser.add_argument("--compile-cache", help="JAX's persistent compilation cache folder")
     parser.add_argument("--epochs", type=int, help="override the 5 epochs")
     parser.add_argument(
