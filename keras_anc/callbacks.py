@@ -1,6 +1,7 @@
 """Callbacks for distillation runs: schedule or adapt the distiller's regularization during
 `fit`, stop at the first non-finite value, and keep an atomic checkpoint to resume from."""
 
+import base64
 import contextlib
 import json
 import math
@@ -323,13 +324,39 @@ def _seed_states(model):
     return [v for v in model.variables if v.path.endswith("seed_generator_state")]
 
 
+def _torch_rng_states():
+    """On the torch backend, torch's global generators' states (CPU, then each GPU) as
+    base64 strings: unseeded random layers draw from them there. `[]` elsewhere."""
+    if keras.backend.backend() != "torch":
+        return []
+    import torch
+
+    states = [torch.get_rng_state()]
+    if torch.cuda.is_available():
+        states += list(torch.cuda.get_rng_state_all())
+    return [base64.b64encode(state.cpu().numpy().tobytes()).decode("ascii") for state in states]
+
+
+def _set_torch_rng_states(encoded):
+    if keras.backend.backend() != "torch" or not encoded:
+        return
+    import torch
+
+    states = [np.frombuffer(base64.b64decode(e), np.uint8).copy() for e in encoded]
+    states = [torch.from_numpy(state) for state in states]
+    torch.set_rng_state(states[0])
+    if torch.cuda.is_available() and len(states) - 1 == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(states[1:])
+
+
 class TrainingCheckpoint(keras.callbacks.Callback):
     """An end-of-epoch checkpoint to resume training from, written atomically.
 
     After every epoch it writes the whole training state (`model.save_weights`: the
     weights and the optimizers' variables) to a new file `epoch-<n>.weights.h5`, then
-    records it in `state.json` (with the epoch, the logs of every epoch and the seed states
-    of the model's random layers, which Keras does not save) by an atomic rename, then
+    records it in `state.json` (with the epoch, the logs of every epoch, the seed states
+    of the model's random layers, which Keras does not save, and on the torch backend
+    torch's global random state) by an atomic rename, then
     deletes the previous weights file. The rename of `state.json` is the single commit
     point: a process killed at any moment leaves a `state.json` that names a complete
     weights file, from this epoch or the one before. (Keras' `BackupAndRestore` writes its
@@ -370,9 +397,11 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         super().__init__()
         self.directory = pathlib.Path(directory)
         self.history = {}
+        self._torch_rng_states = []
 
     def read_state(self):
-        """The recorded state (`epoch`, `weights`, `history`, `seed_states`), or `None`."""
+        """The recorded state (`epoch`, `weights`, `history`, `seed_states`,
+        `torch_rng_states`), or `None`."""
         path = self.directory / self.STATE_FILE
         if not path.is_file():
             return None
@@ -389,6 +418,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             "weights": weights,
             "history": state.get("history", {}),
             "seed_states": state.get("seed_states", []),
+            "torch_rng_states": state.get("torch_rng_states", []),
         }
 
     def restore(self, model):
@@ -424,8 +454,17 @@ class TrainingCheckpoint(keras.callbacks.Callback):
                 "checkpointed one?).",
                 stacklevel=2,
             )
+        # Again before the first batch: on torch, `fit` can draw from the global generator
+        # before that (its data loader draws a seed when it starts an iterator).
+        self._torch_rng_states = state["torch_rng_states"]
+        _set_torch_rng_states(self._torch_rng_states)
         self.history = {k: list(v) for k, v in state["history"].items()}
         return state["epoch"]
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._torch_rng_states:
+            _set_torch_rng_states(self._torch_rng_states)
+            self._torch_rng_states = []
 
     def on_train_begin(self, logs=None):
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -446,6 +485,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             "history": self.history,
             # Keras does not save the seed states of its layers (`Dropout`, ...).
             "seed_states": [ops.convert_to_numpy(v).tolist() for v in _seed_states(self.model)],
+            # On torch, unseeded random layers draw from torch's global generator.
+            "torch_rng_states": _torch_rng_states(),
         }
         atomic.atomic_write_text(self.directory / self.STATE_FILE, json.dumps(state, indent=1))
         # Committed: the weights of earlier epochs (also those a killed process left).
