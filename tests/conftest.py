@@ -58,6 +58,52 @@ def _missing_tfds_reason(*names):
     return None
 
 
+# pytest-xdist (`-n 2 --dist loadfile`, pyproject.toml's `addopts`) sends each group of
+# tests to one worker. A group is a file, or for these folders the whole folder, whose files
+# share session fixtures (one trained student for `export`; one set of scenario processes,
+# started together, for `distribution`).
+_ONE_GROUP_FOLDERS = ("data", "distribution", "export")
+# The slowest groups (minutes each on 2 CPU cores) are handed out first, so that one worker
+# does not run a long group at the end while the other has nothing left to do.
+_SLOWEST_GROUPS = (
+    "tests/trainers/test_cross_backend.py",
+    "tests/benchmarks/test_benchmark_smoke.py",
+    "tests/distribution",
+    "tests/cli/test_main.py",
+    "tests/examples/test_examples.py",
+    "tests/reliability/test_kills.py",
+    "tests/benchmarks/test_gpu.py",
+    "tests/export",
+    "tests/reliability/test_export_kills.py",
+    "tests/reliability/test_backup_and_restore.py",
+)
+
+
+def _xdist_group(nodeid):
+    """The group of a test under pytest-xdist: its folder (see above) or its file."""
+    file = nodeid.split("::", 1)[0]
+    parts = file.split("/")
+    if len(parts) > 2 and parts[0] == "tests" and parts[1] in _ONE_GROUP_FOLDERS:
+        return "/".join(parts[:2])
+    return file
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own `--dist loadfile` scheduler
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        """`--dist loadfile`, with the folders of `_ONE_GROUP_FOLDERS` as one group each."""
+
+        def _split_scope(self, nodeid):
+            return _xdist_group(nodeid)
+
+    config.option.loadscopereorder = False  # keep the order of `pytest_collection_modifyitems`
+    return GroupScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         names = [name for mark in item.iter_markers("tfds") for name in mark.args]
@@ -66,6 +112,9 @@ def pytest_collection_modifyitems(config, items):
         reason = _missing_tfds_reason(*names)
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker: the slowest groups first
+        order = {group: i for i, group in enumerate(_SLOWEST_GROUPS)}
+        items.sort(key=lambda item: order.get(_xdist_group(item.nodeid), len(order)))
 
 
 def _sample_split(split):
