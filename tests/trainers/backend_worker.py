@@ -1,12 +1,15 @@
 """Runs keras-anc under one Keras backend, for tests/trainers/test_cross_backend.py.
 
-The Keras backend is fixed per process, so the cross-backend tests start this script once
-per backend (`KERAS_BACKEND` set) and compare what it writes:
+The Keras backend is fixed per process, so the cross-backend tests start this script with
+`KERAS_BACKEND` set and compare what it writes. One process runs the tasks it is given, in
+order (each start of Python with a Keras backend costs seconds):
 
-    python backend_worker.py imports OUT.json
-    python backend_worker.py train DIR          # DIR/<backend>.json, .npz, .keras files
-    python backend_worker.py resume SOURCE DIR  # loads DIR/distiller_<SOURCE>.keras
+    python backend_worker.py DIR imports          # DIR/imports_<backend>.json
+    python backend_worker.py DIR train            # DIR/<backend>.json, .npz, .keras files
+    python backend_worker.py DIR resume=SOURCE    # loads DIR/distiller_<SOURCE>.keras
+    python backend_worker.py DIR imports train resume=tensorflow
 
+`imports` must come first: it checks what importing keras-anc loads in a fresh process.
 `train` runs the README example on the embedded MNIST sample (label-free `fit` with
 validation and callbacks, `.keras` round trip, continued training), the deterministic
 equivalence run, the share of relabelled samples and one epoch of every method. The
@@ -342,6 +345,20 @@ def _write_json(path, facts):
     os.replace(tmp, path)
 
 
+def main(directory, *tasks):
+    for i, task in enumerate(tasks):
+        name, _, source = task.partition("=")
+        if name == "imports":
+            if i:
+                raise ValueError(f"`imports` must be the first task, before {tasks[:i]}.")
+            imports(os.path.join(directory, f"imports_{BACKEND}.json"))
+        elif name == "train":
+            train(directory)
+        elif name == "resume":
+            resume(source, directory)
+        else:
+            raise ValueError(f"Unknown task {task!r}; expected imports, train or resume=SOURCE.")
+
+
 if __name__ == "__main__":
-    task, *args = sys.argv[1:]
-    {"imports": imports, "train": train, "resume": resume}[task](*args)
+    main(*sys.argv[1:])

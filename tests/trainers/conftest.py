@@ -6,9 +6,9 @@ tests/conftest.py). So:
 - tests of one backend's trainer run in-process and skip under the other backends
   (a module-level `pytestmark = pytest.mark.skipif(...)`); the backend-neutral ones run
   under whichever backend the process has; CI runs this folder under each backend;
-- the cross-backend tests start `backend_worker.py` in one subprocess per backend
-  (`backend_runs`, `worker_imports`) and compare what the runs wrote. They are `slow`
-  and run once, in the default (TensorFlow) run.
+- the cross-backend tests start `backend_worker.py` in subprocesses, one backend each
+  (`backend_runs`), and compare what the runs wrote. They are `slow` and run once, in the
+  default (TensorFlow) run.
 """
 
 import dataclasses
@@ -24,9 +24,19 @@ import pytest
 
 BACKENDS = ("tensorflow", "jax", "torch")
 WORKER = pathlib.Path(__file__).with_name("backend_worker.py")
-# Each run loads the distiller the previous backend saved: every pair of backends
+# Each backend loads the distiller another backend saved: every pair of backends
 # exchanges a file in one direction.
 RESUME_FROM = {"jax": "tensorflow", "torch": "jax", "tensorflow": "torch"}
+# The worker processes, one after the other: (backend, tasks). TensorFlow trains first (it
+# writes the teacher and the student every backend distils); each later process resumes
+# the file the process before it saved. One process per backend where it can: each start
+# of Python with a Keras backend costs seconds.
+JOBS = (
+    ("tensorflow", ["train"]),
+    ("jax", ["imports", "train", "resume=tensorflow"]),
+    ("torch", ["imports", "train", "resume=jax"]),
+    ("tensorflow", ["resume=torch"]),
+)
 
 
 def _require_installed(backend):
@@ -52,11 +62,12 @@ def run_worker(backend, *args, timeout=900):
 
 @dataclasses.dataclass
 class BackendRuns:
-    """What `backend_worker.py train` and `resume` wrote, by backend."""
+    """What `backend_worker.py` wrote, by backend."""
 
     facts: dict
     arrays: dict
     resumed: dict  # target backend -> facts of resuming the source backend's file
+    imports: dict  # backend -> facts of importing keras-anc in a fresh process
 
 
 @pytest.fixture(scope="session")
@@ -66,11 +77,9 @@ def backend_runs(tmp_path_factory):
     for backend in BACKENDS:
         _require_installed(backend)
     directory = tmp_path_factory.mktemp("backend_runs")
-    for backend in BACKENDS:
-        run_worker(backend, "train", str(directory))
-    for target, source in RESUME_FROM.items():
-        run_worker(target, "resume", source, str(directory))
-    facts, arrays, resumed = {}, {}, {}
+    for backend, tasks in JOBS:
+        run_worker(backend, str(directory), *tasks)
+    facts, arrays, resumed, imports = {}, {}, {}, {}
     for backend in BACKENDS:
         facts[backend] = json.loads((directory / f"{backend}.json").read_text())
         with np.load(directory / f"{backend}.npz") as data:
@@ -78,17 +87,6 @@ def backend_runs(tmp_path_factory):
     for target, source in RESUME_FROM.items():
         path = directory / f"resume_{source}_on_{target}.json"
         resumed[target] = json.loads(path.read_text())
-    return BackendRuns(facts, arrays, resumed)
-
-
-@pytest.fixture(scope="session")
-def worker_imports(tmp_path_factory):
-    """`import keras_anc` and its public names in a fresh process, per backend."""
-    directory = tmp_path_factory.mktemp("imports")
-
-    def imports(backend):
-        out = directory / f"{backend}.json"
-        run_worker(backend, "imports", str(out), timeout=300)
-        return json.loads(out.read_text())
-
-    return imports
+    for backend in ("jax", "torch"):
+        imports[backend] = json.loads((directory / f"imports_{backend}.json").read_text())
+    return BackendRuns(facts, arrays, resumed, imports)

@@ -1,7 +1,7 @@
 """`AdversarialDistiller` on every Keras backend: TensorFlow, JAX and PyTorch.
 
 The first group runs in this process, on whichever backend it has (CI runs this file
-under all three). The `slow` group starts one process per backend (`backend_worker.py`)
+under all three). The `slow` group starts processes of each backend (`backend_worker.py`)
 and compares them: same weights without randomness, same behaviour with it, the same
 student accuracy, and `.keras` files that move between backends.
 """
@@ -199,8 +199,8 @@ def test_cached_teacher_outputs_train_on_this_backend(distiller, data):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_the_core_imports_without_tensorflow(worker_imports, backend):
-    facts = worker_imports(backend)
+def test_the_core_imports_without_tensorflow(backend_runs, backend):
+    facts = backend_runs.imports[backend]  # `import keras_anc` first thing in a fresh process
     assert facts["backend"] == backend
     assert facts["tensorflow_imported"] is False
 
