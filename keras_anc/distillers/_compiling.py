@@ -2,7 +2,10 @@
 
 import keras
 
-from keras_anc.distillers.portable_config import portable_compile_config
+from keras_anc.distillers.portable_config import (
+    portable_compile_config,
+    with_requested_jit_compile,
+)
 
 
 class TwoOptimizerCompileMixin:
@@ -78,6 +81,7 @@ class TwoOptimizerCompileMixin:
                 "(their states must not mix); create one for each."
             )
         super().compile(optimizer=student_optimizer, metrics=metrics, **kwargs)
+        self._requested_jit_compile = kwargs.get("jit_compile", "auto")
         self.discriminator_optimizer = discriminator_optimizer
         # Build both optimizers on exactly their own variables, now: Keras would otherwise
         # build `self.optimizer` on all trainable variables, D's included.
@@ -90,8 +94,10 @@ class TwoOptimizerCompileMixin:
             config["discriminator_optimizer"] = keras.saving.serialize_keras_object(
                 self.discriminator_optimizer
             )
-        # Optimizers saved by public name, so a file saved on torch trains elsewhere.
-        return portable_compile_config(config)
+        # Optimizers saved by public name, so a file saved on torch trains elsewhere, and
+        # `jit_compile` as asked for ("auto" resolves on the loading backend).
+        config = portable_compile_config(config)
+        return with_requested_jit_compile(config, getattr(self, "_requested_jit_compile", "auto"))
 
     def compile_from_config(self, config):
         config = keras.saving.deserialize_keras_object(config)

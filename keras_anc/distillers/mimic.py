@@ -8,7 +8,10 @@ from keras import ops
 from keras_anc import losses
 from keras_anc.distillers import taps
 from keras_anc.distillers._serialization import AtomicSaveMixin
-from keras_anc.distillers.portable_config import portable_compile_config
+from keras_anc.distillers.portable_config import (
+    portable_compile_config,
+    with_requested_jit_compile,
+)
 from keras_anc.distribution import replicas_in_sync
 
 
@@ -70,10 +73,13 @@ class MimicDistiller(AtomicSaveMixin, keras.Model):
             )
         kwargs.pop("loss_weights", None)
         super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
+        self._requested_jit_compile = kwargs.get("jit_compile", "auto")
 
     def get_compile_config(self):
-        # The optimizer saved by public name, so a file saved on torch trains elsewhere.
-        return portable_compile_config(super().get_compile_config())
+        # The optimizer saved by public name, so a file saved on torch trains elsewhere, and
+        # `jit_compile` as asked for ("auto" resolves on the loading backend).
+        config = portable_compile_config(super().get_compile_config())
+        return with_requested_jit_compile(config, getattr(self, "_requested_jit_compile", "auto"))
 
     def compile_from_config(self, config):
         # `compile` is overridden, so Keras would skip it on `.keras` reload (and the

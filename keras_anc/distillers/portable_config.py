@@ -6,6 +6,10 @@ that private class path in the `.keras` file. Loaded on TensorFlow or JAX, the m
 gets the torch optimizer, which fails at its first update. The distillers save their
 optimizers under the public name (`keras.optimizers.Adam`) instead, which every backend
 resolves to its own implementation.
+
+Keras also saves `jit_compile` as resolved on the saving backend: the default `"auto"`
+becomes `True` on JAX, and a file saved there would train under `torch.compile` on torch
+(recompiling many times). The distillers save the value the caller asked for instead.
 """
 
 import keras
@@ -46,4 +50,26 @@ def portable_compile_config(config):
         return config
     if isinstance(config, (list, tuple)):
         return type(config)(portable_compile_config(value) for value in config)
+    return config
+
+
+def with_requested_jit_compile(config, requested):
+    """Returns `config` with `jit_compile` as the caller passed it to `compile`.
+
+    Args:
+        config: A compile config (as `get_compile_config()` returns it).
+        requested: The `jit_compile` argument given to `compile` (`"auto"` by default).
+
+    Returns:
+        `config`, with `"jit_compile": requested` when it has a `jit_compile` entry, so that
+        the loading backend resolves `"auto"` for itself.
+
+    Example:
+
+    ```python
+    with_requested_jit_compile({"jit_compile": True}, "auto")  # {"jit_compile": "auto"}
+    ```
+    """
+    if isinstance(config, dict) and "jit_compile" in config:
+        config = {**config, "jit_compile": requested}
     return config

@@ -2,7 +2,10 @@
 
 import keras
 
-from keras_anc.distillers.portable_config import portable_compile_config
+from keras_anc.distillers.portable_config import (
+    portable_compile_config,
+    with_requested_jit_compile,
+)
 
 
 def _serialized(module, class_name):
@@ -35,3 +38,25 @@ def test_other_classes_are_left_alone():
     backend_but_not_an_optimizer = _serialized("keras.src.backend.torch.layer", "TorchLayer")
     assert portable_compile_config(custom) == custom
     assert portable_compile_config(backend_but_not_an_optimizer) == backend_but_not_an_optimizer
+
+
+def test_jit_compile_is_saved_as_requested_not_as_resolved():
+    assert with_requested_jit_compile({"jit_compile": True, "x": 1}, "auto") == {
+        "jit_compile": "auto",
+        "x": 1,
+    }
+    assert with_requested_jit_compile({"jit_compile": True}, False) == {"jit_compile": False}
+    assert with_requested_jit_compile({}, "auto") == {}  # an uncompiled model's config
+
+
+def test_a_distiller_compiled_with_auto_saves_auto(mnist_teacher, student_factory):
+    from keras_anc import AdversarialDistiller, MimicDistiller
+
+    anc = AdversarialDistiller(mnist_teacher, student_factory([16], "student"))
+    anc.compile(student_optimizer="adam", discriminator_optimizer="adam")
+    mimic = MimicDistiller(mnist_teacher, student_factory([16], "student"))
+    mimic.compile(optimizer="adam")
+    for distiller in (anc, mimic):
+        assert distiller.get_compile_config()["jit_compile"] == "auto"
+    anc.compile(student_optimizer="adam", discriminator_optimizer="adam", jit_compile=False)
+    assert anc.get_compile_config()["jit_compile"] is False
