@@ -76,12 +76,12 @@ PRESETS = {
     },
     # The label-scarce case: labels for 10% of Fashion-MNIST, the teacher, and all 60,000
     # images unlabelled. Methods that read labels train on the labelled 10% only. Recipes:
-    # round 4 of the sweep (its committed results were run with them).
+    # as in `cpu`.
     "cpu_scarce": {
         "seeds": [0, 1, 2],
         "batch_size": 128,
         "methods": ["labels", "hinton_kd", "anc"],
-        "tuned": FULL_SWEEP_RESULTS,
+        "tuned": SEEDS_SWEEP_RESULTS,
         "jit_compile": True,
         "steps_per_execution": 8,
         "datasets": {
