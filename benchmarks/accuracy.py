@@ -47,13 +47,10 @@ _FULL_DIGITS = {
     "epochs": 5,
 }
 
-# Where the recipe sweep (benchmarks/recipe_sweep.py) writes each method's best arm: its
-# rounds 1-3 (a quarter of Fashion-MNIST, 4 epochs) and its round 4 at the cpu preset's
-# scale (`--preset cpu_full`).
+# Where round 5 of the recipe sweep (benchmarks/recipe_sweep_seeds.py: the cpu preset's
+# scale, 18 arms per method, 3 seeds per arm) wrote each method's best arm. Rounds 1-4
+# (benchmarks/recipe_sweep.py) are in recipe_sweep/ and recipe_sweep_full/ beside it.
 _RESULTS = pathlib.Path(__file__).resolve().parents[1] / "docs/benchmark_results"
-SWEEP_RESULTS = _RESULTS / "recipe_sweep/results.json"
-FULL_SWEEP_RESULTS = _RESULTS / "recipe_sweep_full/results.json"
-# The same scale with 18 arms per method and 3 seeds per arm (benchmarks/recipe_sweep_seeds.py).
 SEEDS_SWEEP_RESULTS = _RESULTS / "recipe_sweep_seeds/results.json"
 
 # Per-dataset experiment: teacher/student zoo names, data sizes and schedules.
