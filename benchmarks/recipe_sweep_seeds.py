@@ -13,8 +13,8 @@ path is the package's (`keras_anc.methods.make_method` + `keras_anc.recipe.Recip
 `model.fit` on arrays), as in `benchmarks.accuracy.fit_student`; the arrays are shuffled by
 Keras (seeded), not by `tf.data`.
 
-Writes `results.json` (after every run) and `results.md`; `best` has the format of
-`benchmarks.recipe_sweep`'s, so the accuracy benchmark can read it.
+Writes `results.json` (after every run) and `results.md`; `best` is picked by
+`benchmarks.recipe_sweep.best_arms`, so the accuracy benchmark reads it as it reads that sweep's.
 
 Usage:
 
@@ -39,6 +39,7 @@ import pathlib  # noqa: E402
 import time  # noqa: E402
 
 from benchmarks.common import write_text  # noqa: E402
+from benchmarks.recipe_sweep import best_arms  # noqa: E402  (paired over common seeds)
 
 DEFAULT_DATA = pathlib.Path(".gpu_data")
 DATASET = "fashion_mnist"
@@ -275,32 +276,6 @@ def run_arm(arm, seed):
     return {"arm": arm, "seed": seed, "accuracy": accuracy, "seconds": seconds}
 
 
-def best_arms(results):
-    """Each method's arm with the highest mean validation accuracy over the seeds every arm
-    of that method finished (paired seeds); ties go to the earlier arm."""
-    import numpy as np
-
-    best = {}
-    for method in dict.fromkeys(spec[0] for spec in ARMS.values()):
-        records = {a: r for a, r in results["arms"].items() if r["method"] == method}
-        common = set.intersection(*(set(r["seeds"]) for r in records.values())) if records else 0
-        if not common:
-            continue
-        scored = []
-        for arm, record in records.items():
-            by_seed = dict(zip(record["seeds"], record["accuracy"]))
-            scored.append((float(np.mean([by_seed[s] for s in sorted(common)])), arm))
-        mean, arm = max(scored, key=lambda item: item[0])
-        best[method] = {
-            "arm": arm,
-            "seeds": sorted(common),
-            "mean": mean,
-            "recipe": records[arm]["recipe"],
-            "options": records[arm]["options"],
-        }
-    return best
-
-
 def markdown_table(results):
     lines = [
         f"Recipe sweep, {len(results['seeds'])} seeds per arm: {results['teacher']} -> "
@@ -318,7 +293,8 @@ def markdown_table(results):
         )
     lines += ["", "Best arm per method (mean over the seeds every arm finished):", ""]
     for method, best in results["best"].items():
-        lines.append(f"- {method}: `{best['arm']}` ({best['mean'] * 100:.2f}%)")
+        mean = results["arms"][best["arm"]]["mean"]
+        lines.append(f"- {method}: `{best['arm']}` ({mean * 100:.2f}%)")
     return "\n".join(lines) + "\n"
 
 
